@@ -1,0 +1,7 @@
+"""`carrental status`: placeholder until its issue lands."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:  # replaced by the module's real commands
+    pass

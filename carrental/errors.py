@@ -1,0 +1,40 @@
+"""User-facing errors: one clear line, a hint, and a documented exit code."""
+
+from __future__ import annotations
+
+# Exit codes (documented in the README, "Exit codes").
+EXIT_OK = 0
+EXIT_FAILED = 1  # the pipeline or a job ran and failed (data-quality gate, Fail state, ...)
+EXIT_USAGE = 2  # bad arguments or configuration
+EXIT_INPUT = 3  # a bad input file: missing file or column, unreadable, wrong header
+EXIT_ENVIRONMENT = 4  # the machine lacks something: Java, a free port, a writable warehouse
+EXIT_LOCKED = 5  # another run holds the lake lock
+
+
+class CarrentalError(Exception):
+    """An error the CLI prints as one line plus a hint, without a traceback."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(CarrentalError):
+    exit_code = EXIT_USAGE
+
+
+class InputError(CarrentalError):
+    exit_code = EXIT_INPUT
+
+
+class EnvironmentProblem(CarrentalError):
+    exit_code = EXIT_ENVIRONMENT
+
+
+class LockHeld(CarrentalError):
+    exit_code = EXIT_LOCKED

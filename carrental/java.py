@@ -1,0 +1,48 @@
+"""Check for Java 17 or 21 before anything starts a JVM."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+from carrental.errors import EnvironmentProblem
+
+SUPPORTED_JAVA = (17, 21)
+INSTALL_HINT = (
+    "install a Java 17 or 21 runtime (Debian/Ubuntu: `sudo apt-get install openjdk-17-jre-headless`; "
+    "macOS: `brew install openjdk@17`) and put it on PATH or set JAVA_HOME"
+)
+
+
+def java_executable() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    if home and os.access(os.path.join(home, "bin", "java"), os.X_OK):
+        return os.path.join(home, "bin", "java")
+    return shutil.which("java")
+
+
+def java_major_version(java: str) -> int:
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    text = out.stderr + out.stdout
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if not match:
+        raise EnvironmentProblem(
+            f"could not read the Java version from `{java} -version`", INSTALL_HINT
+        )
+    major = int(match.group(1))
+    return int(match.group(2)) if major == 1 and match.group(2) else major
+
+
+def ensure_java() -> int:
+    """Return the Java major version, or raise a one-line error saying how to install it."""
+    java = java_executable()
+    if java is None:
+        raise EnvironmentProblem("Java was not found: Spark 4 needs Java 17 or 21", INSTALL_HINT)
+    major = java_major_version(java)
+    if major not in SUPPORTED_JAVA:
+        raise EnvironmentProblem(
+            f"Java {major} found at {java}, but Spark 4.0 needs Java 17 or 21", INSTALL_HINT
+        )
+    return major
