@@ -46,3 +46,19 @@ def ensure_java() -> int:
             f"Java {major} found at {java}, but Spark 4.0 needs Java 17 or 21", INSTALL_HINT
         )
     return major
+
+
+def main() -> int:
+    """``python -m carrental.java``: exit 4 with a one-line hint unless Java 17/21 is found."""
+    import sys
+
+    try:
+        ensure_java()
+    except EnvironmentProblem as exc:
+        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

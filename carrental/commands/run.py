@@ -1,7 +1,237 @@
-"""`carrental run`: placeholder until its issue lands."""
+"""`carrental run`: execute the CarRentalDataPipeline state machine locally (or on AWS)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
 
 import typer
 
+from carrental import console
+from carrental.errors import CarrentalError, UsageError
 
-def register(app: typer.Typer) -> None:  # replaced by the module's real commands
-    pass
+MODES = ("full", "incremental")
+ENGINES = ("spark", "duckdb")
+TARGETS = ("local", "aws")
+
+HELP = """Run the whole pipeline: both Spark jobs, both crawlers, dbt build (the quality gate)
+and the validation queries, by executing the same Step Functions definition that AWS runs.
+
+Writes runs/<run_id>/history.json (state-by-state events), execution.json,
+alerts.jsonl (on failure) and the run report. Exits non-zero with the Fail state's
+error and cause. Waits are shortened locally by CARRENTAL_WAIT_FACTOR (default 0.01).
+
+Examples:
+
+  carrental run --lake-dir lake --generate-if-empty 20000
+
+  carrental run --lake-dir lake --run-id nightly-2024-05-01 --mode incremental
+
+  carrental run --lake-dir lake --from-state RunDbtBuild
+
+  carrental run --target aws --stack-name carrental --region eu-west-1
+"""
+
+
+def _raw_is_empty(lake: Path) -> bool:
+    raw = lake / "data" / "raw"
+    if not raw.is_dir():
+        return True
+    return not any(p.is_file() and not p.name.startswith(".") for p in raw.rglob("*"))
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise UsageError(f"--{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _build_report(lake: Path, run_id: str) -> Any:
+    try:
+        module = importlib.import_module("carrental.report")
+    except ImportError:
+        return None
+    build = getattr(module, "build_report", None)
+    if build is None:
+        try:
+            build = importlib.import_module("carrental.report.render").build_report
+        except (ImportError, AttributeError):
+            return None
+    try:
+        return build(lake, run_id)
+    except Exception as exc:  # the report is a bonus; the run's verdict stands
+        console.warn(f"could not build the run report: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _generate(lake: Path, transactions: int) -> None:
+    from carrental.generate import generate
+
+    console.info(f"raw folder is empty: generating {transactions} sample rentals into {lake}")
+    generate(lake, transactions)
+
+
+def _run_aws(
+    stack_name: str | None, region: str | None, run_id: str | None, mode: str, lake_dir: str
+) -> None:
+    if not stack_name:
+        raise UsageError(
+            "--target aws needs --stack-name", hint="the stack `carrental deploy` made"
+        )
+    from orchestration.aws.remote import run_remote
+
+    result = run_remote(
+        stack_name=stack_name, region=region, run_id=run_id, mode=mode, lake_dir=lake_dir
+    )
+    status = result.get("status") if isinstance(result, dict) else None
+    if isinstance(result, dict) and result.get("name"):
+        # history.json + execution.json were copied into <lake>/runs/<run_id>/: report on them
+        report = _build_report(Path(lake_dir).resolve(), result["name"])
+        if report:
+            result = {**result, "report": str(report)}
+            console.info(f"report       {report}")
+    console.result(
+        result if isinstance(result, dict) else {"result": result},
+        f"AWS execution: {status or result}",
+    )
+    if status and status != "SUCCEEDED":
+        error = result.get("error") or status
+        raise CarrentalError(f"the AWS execution ended {status}: {error}: {result.get('cause')}")
+
+
+def run_pipeline(
+    lake_dir: str,
+    *,
+    run_id: str | None = None,
+    from_state: str | None = None,
+    mode: str = "full",
+    engine: str = "spark",
+    generate_if_empty: int | None = None,
+) -> dict[str, Any]:
+    """The local run behind the command; returns the summary payload or raises CarrentalError."""
+    from carrental.lock import LakeLock
+    from orchestration.executor import DefinitionError, run_local
+    from orchestration.executor.progress import ConsoleProgress
+    from spark_ingest.layout import new_run_id, validate_run_id
+
+    if "://" in lake_dir:
+        raise UsageError(
+            f"the local executor needs a local lake folder, not {lake_dir}",
+            hint="use --target aws --stack-name S to run on AWS Step Functions",
+        )
+    run_id = run_id or new_run_id()
+    try:
+        validate_run_id(run_id)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    lake = Path(lake_dir).resolve()
+    if lake.exists() and not lake.is_dir():
+        raise UsageError(f"--lake-dir {lake} is not a folder")
+    if not lake.exists():
+        if not generate_if_empty:
+            raise UsageError(
+                f"lake folder {lake} does not exist",
+                hint="pass --generate-if-empty N to create sample data, or `carrental generate`",
+            )
+        lake.mkdir(parents=True)
+
+    with LakeLock(lake, run_id):
+        if generate_if_empty and _raw_is_empty(lake):
+            _generate(lake, generate_if_empty)
+        if engine == "spark":
+            from carrental.java import ensure_java
+
+            ensure_java()
+        console.info(f"run [bold]{run_id}[/bold] on {lake} (mode {mode}, engine {engine})")
+        try:
+            result = run_local(
+                lake,
+                run_id,
+                mode=mode,
+                engine=engine,
+                from_state=from_state,
+                listener=ConsoleProgress(),
+            )
+        except DefinitionError as exc:
+            raise UsageError(str(exc)) from exc
+
+    run_dir = lake / "runs" / run_id
+    report = _build_report(lake, run_id)
+    payload: dict[str, Any] = {
+        "run_id": run_id,
+        "status": result.status,
+        "error": result.error,
+        "cause": result.cause,
+        "lake_dir": str(lake),
+        "processed": str(lake / "data" / "processed"),
+        "quarantine": str(lake / "data" / "quarantine"),
+        "warehouse": str(lake / "warehouse.duckdb"),
+        "run_record": str(run_dir),
+        "history": str(run_dir / "history.json"),
+        "report": str(report) if report else None,
+        "validation": (result.output or {}).get("validation") if result.output else None,
+    }
+    lines = [
+        f"outputs      {payload['processed']}",
+        f"quarantine   {payload['quarantine']}",
+        f"warehouse    {payload['warehouse']}",
+        f"dbt docs     carrental dbt --lake-dir {lake_dir} -- docs generate  (or: make docs)",
+        f"run record   {payload['run_record']}  (history.json, execution.json)",
+    ]
+    if report:
+        lines.append(f"report       {report}")
+    if result.status == "SUCCEEDED":
+        human = (
+            "[bold green]pipeline SUCCEEDED[/bold green] run " + run_id + "\n" + "\n".join(lines)
+        )
+        console.result(payload, human)
+        return payload
+    console.result(
+        payload, "[bold red]pipeline FAILED[/bold red] run " + run_id + "\n" + "\n".join(lines)
+    )
+    cause = result.cause or ""
+    if len(cause) > 2000:
+        cause = cause[:2000] + " …"
+    raise CarrentalError(
+        f"pipeline failed: {result.error}: {cause}",
+        hint=f"alerts in {run_dir / 'alerts.jsonl'}; states in {run_dir / 'history.json'}; "
+        f"fix the cause and re-run, or resume with --from-state",
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run", help=HELP)
+    def run_command(
+        lake_dir: str = typer.Option("lake", "--lake-dir", help="The lake folder (local target)."),
+        run_id: str | None = typer.Option(
+            None, "--run-id", help="Run id (default: new, sortable)."
+        ),
+        from_state: str | None = typer.Option(
+            None, "--from-state", help="Start at this top-level state (earlier tasks skipped)."
+        ),
+        mode: str = typer.Option("full", "--mode", help="full | incremental"),
+        engine: str = typer.Option("spark", "--engine", help="spark | duckdb"),
+        generate_if_empty: int | None = typer.Option(
+            None, "--generate-if-empty", help="Generate N sample rentals when data/raw is empty."
+        ),
+        target: str = typer.Option("local", "--target", help="local | aws"),
+        stack_name: str | None = typer.Option(None, "--stack-name", help="AWS stack (aws target)."),
+        region: str | None = typer.Option(None, "--region", help="AWS region (aws target)."),
+    ) -> None:
+        _choice("mode", mode, MODES)
+        _choice("engine", engine, ENGINES)
+        _choice("target", target, TARGETS)
+        if target == "aws":
+            _run_aws(stack_name, region, run_id, mode, lake_dir)
+            return
+        if generate_if_empty is not None and generate_if_empty <= 0:
+            raise UsageError("--generate-if-empty must be a positive number of rentals")
+        run_pipeline(
+            lake_dir,
+            run_id=run_id,
+            from_state=from_state,
+            mode=mode,
+            engine=engine,
+            generate_if_empty=generate_if_empty,
+        )

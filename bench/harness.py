@@ -1,0 +1,985 @@
+"""The `make bench` harness: every side on the same input, in one invocation.
+
+Sides (each runs both jobs, each job as its own process, ``repeats`` times, interleaved so that
+machine noise spreads over all sides):
+
+* ``baseline``: the seed-style PySpark scripts in ``bench/baseline/`` (``spark-submit``, local[2]);
+* ``project``: the project's jobs through ``spark_ingest.submit.submit_job`` (spark engine);
+* ``project_duckdb``: the same jobs with ``--engine duckdb`` (only when the jobs accept it);
+* ``duckdb_sql``: the hand-written DuckDB SQL reference (``bench/duckdb_reference.py``);
+* ``incremental``: a full run over 99% of the rentals (untimed), then an incremental run that
+  adds the remaining 1% (timed); only when the jobs accept ``--mode incremental``.
+
+Per side and job it reports the medians of wall time, CPU time and peak RSS (see
+:mod:`bench.measure`) and the ratio of each to the baseline, plus a side-by-side check of the
+overall revenue and transaction count each side computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import gzip
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+
+from bench.measure import Measurement, measure
+from spark_ingest.layout import DATASETS, JOBS, RAW_PREFIX, processed_uri
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+BASELINE_DIR = BENCH_DIR / "baseline"
+JOBS_DIR = REPO_ROOT / "spark_ingest" / "jobs"
+MASTER = "local[2]"
+RENTALS = "rental_transactions"
+OVERALL_TABLE = "overall_transaction_statistics"
+INCREMENT_FRACTION = 0.01
+DELTA_FILE = "rentals_zz_bench_delta.csv"
+GENERATOR_MANIFEST = "generator_manifest.json"
+PARKED_DIR = "_bench_delta"
+#: Log lines showing that a job accepted an option but did not really run it: the side is then
+#: reported as not supported (instead of timing something else under its name).
+UNSUPPORTED_MARKERS: dict[str, tuple[str, ...]] = {
+    "project_duckdb": ("is not run by the Spark entry script",),
+    "incremental": ("mode_fallback",),
+}
+LOG_TAIL_CHARS = 2000
+
+BASELINE = "baseline"
+PROJECT = "project"
+PROJECT_DUCKDB = "project_duckdb"
+DUCKDB_SQL = "duckdb_sql"
+INCREMENTAL = "incremental"
+SIDES: tuple[str, ...] = (BASELINE, PROJECT, PROJECT_DUCKDB, DUCKDB_SQL, INCREMENTAL)
+SIDE_LABELS: dict[str, str] = {
+    BASELINE: "baseline (seed-style)",
+    PROJECT: "project (spark engine)",
+    PROJECT_DUCKDB: "project (duckdb engine)",
+    DUCKDB_SQL: "duckdb SQL reference",
+    INCREMENTAL: "project incremental +1%",
+}
+TOTAL = "both jobs"
+METRICS = ("wall_s", "cpu_s", "peak_rss_mb")
+
+
+@dataclass
+class BenchConfig:
+    transactions: int = 1_000_000
+    repeats: int = 3
+    seed: int = 42
+    dirty_fraction: float = 0.0
+    results_dir: Path = RESULTS_DIR
+    raw_dir: Path | None = None
+    sides: tuple[str, ...] = SIDES
+    timeout_s: float = 4 * 3600
+    keep_work: bool = True
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["results_dir"] = str(self.results_dir)
+        out["raw_dir"] = str(self.raw_dir) if self.raw_dir else None
+        out["sides"] = list(self.sides)
+        return out
+
+
+@dataclass
+class SideResult:
+    side: str
+    status: str = "pending"  # measured | skipped | failed
+    note: str = ""
+    runs: dict[str, list[dict]] = field(default_factory=dict)  # job -> per-repeat measurements
+
+
+# ---------------------------------------------------------------------------- input data
+
+
+def _log(message: str) -> None:
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def carrental_command() -> list[str]:
+    script = Path(sys.executable).parent / "carrental"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "carrental.cli"]
+
+
+def data_cache_dir(config: BenchConfig) -> Path:
+    name = f"data-{config.transactions}-{config.seed}"
+    if config.dirty_fraction:
+        name += f"-dirty{config.dirty_fraction:g}"
+    return config.results_dir / name
+
+
+def check_raw_root(raw_root: Path) -> Path:
+    for dataset in DATASETS:
+        folder = raw_root / dataset
+        if not any(folder.glob("*.csv")) and not any(folder.glob("*.csv.gz")):
+            raise FileNotFoundError(f"{dataset}: no *.csv or *.csv.gz file in {folder}")
+    return raw_root
+
+
+def ensure_data(config: BenchConfig) -> Path:
+    """The raw root (``<lake>/data/raw``) to benchmark on; generate and cache it when needed."""
+    if config.raw_dir is not None:
+        return check_raw_root(Path(config.raw_dir).resolve())
+    cache = data_cache_dir(config)
+    raw_root = cache / RAW_PREFIX
+    marker = cache / ".complete"
+    if marker.exists():
+        _log(f"reusing cached input {cache}")
+        return check_raw_root(raw_root)
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    try:
+        from carrental.generate import generate
+    except ImportError:
+        generate = None
+    if generate is not None:
+        _log(f"generating {config.transactions} rentals into {cache} (carrental.generate)")
+        generate(cache, config.transactions, seed=config.seed, dirty_fraction=config.dirty_fraction)
+        how: list[str] = ["carrental.generate.generate"]
+    else:
+        how = [
+            *carrental_command(),
+            "generate",
+            "--lake-dir",
+            str(cache),
+            "--transactions",
+            str(config.transactions),
+            "--seed",
+            str(config.seed),
+        ]
+        if config.dirty_fraction:
+            how += ["--dirty-fraction", str(config.dirty_fraction)]
+        _log(f"generating {config.transactions} rentals: {' '.join(how)}")
+        done = subprocess.run(how, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"generator failed (exit {done.returncode}): {done.stderr[-LOG_TAIL_CHARS:]}"
+            )
+    check_raw_root(raw_root)
+    marker.write_text(json.dumps({"generated_by": how}) + "\n")
+    return raw_root
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def prepare_lake(raw_root: Path, lake: Path) -> Path:
+    """A fresh lake whose ``data/raw`` holds hard links to (or copies of) the input files."""
+    shutil.rmtree(lake, ignore_errors=True)
+    lake.mkdir(parents=True)
+    generator_manifest = raw_root.parent.parent / GENERATOR_MANIFEST
+    if generator_manifest.is_file():
+        shutil.copy2(generator_manifest, lake / GENERATOR_MANIFEST)
+    for dataset in DATASETS:
+        target = lake / RAW_PREFIX / dataset
+        target.mkdir(parents=True)
+        for src in sorted((raw_root / dataset).iterdir()):
+            if src.is_file() and not src.name.startswith(("_", ".")):
+                _link_or_copy(src, target / src.name)
+    return lake
+
+
+def clear_outputs(lake: Path) -> None:
+    """Remove everything a job wrote (processed, quarantine, runs, ledgers); keep the input."""
+    for child in lake.iterdir():
+        if child.name in (PARKED_DIR, GENERATOR_MANIFEST):
+            continue
+        if child.name == "data":
+            for sub in child.iterdir():
+                if sub.name != "raw":
+                    _remove(sub)
+        else:
+            _remove(child)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def make_increment(lake: Path, fraction: float = INCREMENT_FRACTION) -> tuple[Path, int, str]:
+    """Create the +``fraction`` rentals file for the incremental side and park it outside raw.
+
+    With a generator manifest in the lake, ``carrental.generate.append_day`` writes a new day of
+    rentals (the realistic case: a new daily file). Otherwise the last rows of the rentals are
+    split off into a delta file. Returns (parked path, rows, how).
+    """
+    rentals = count_rentals(lake / RAW_PREFIX)
+    rows = max(1, round(rentals * fraction))
+    if (lake / GENERATOR_MANIFEST).is_file():
+        with contextlib.suppress(ImportError):
+            from carrental.generate import append_day, read_manifest
+
+            manifest = read_manifest(lake)
+            first = date.fromisoformat(manifest["arguments"]["start_date"])
+            days = [first + timedelta(days=int(manifest["arguments"]["days"]) - 1)]
+            days += [date.fromisoformat(a["day"]) for a in manifest.get("appends", [])]
+            day = max(days) + timedelta(days=1)
+            append_day(lake, day, rows)
+            created = lake / RAW_PREFIX / RENTALS / f"rentals_{day:%Y-%m-%d}.csv"
+            parked = lake / PARKED_DIR / created.name
+            parked.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(created, parked)
+            return parked, rows, f"carrental.generate.append_day({day})"
+    parked, rows = split_increment(lake, fraction)
+    return parked, rows, "last rows of the rentals split into a new file"
+
+
+def split_increment(lake: Path, fraction: float = INCREMENT_FRACTION) -> tuple[Path, int]:
+    """Move the last ``fraction`` of the rentals into a separate delta CSV, parked outside raw.
+
+    Streams the last rentals file: its first rows stay (as plain CSV), the rest go to the delta.
+    Returns the parked delta path and its row count.
+    """
+    folder = lake / RAW_PREFIX / RENTALS
+    files = sorted(p for p in folder.iterdir() if p.name.endswith((".csv", ".csv.gz")))
+    last = files[-1]
+    last_rows = _count_rows(last)
+    take = min(last_rows, max(1, round(count_rentals(lake / RAW_PREFIX) * fraction)))
+    base = folder / ("_bench_base_" + last.name.removesuffix(".gz"))
+    parked = lake / PARKED_DIR / DELTA_FILE
+    parked.parent.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if last.name.endswith(".gz") else open
+    with (
+        opener(last, "rt", encoding="utf-8", newline="") as source,
+        open(base, "w", encoding="utf-8", newline="") as keep,
+        open(parked, "w", encoding="utf-8", newline="") as delta,
+    ):
+        header = source.readline()
+        keep.write(header)
+        delta.write(header)
+        for index, line in enumerate(source):
+            (keep if index < last_rows - take else delta).write(line)
+    last.unlink()
+    base.rename(folder / last.name.removesuffix(".gz"))
+    return parked, take
+
+
+def _count_rows(path: Path) -> int:
+    """Data lines of one CSV (newlines minus the header; assumes no newlines inside fields)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    newlines, last = 0, b"\n"
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines = newlines + (0 if last == b"\n" else 1)
+    return max(0, lines - 1)
+
+
+def count_rentals(raw_root: Path) -> int:
+    folder = raw_root / RENTALS
+    return sum(
+        _count_rows(path)
+        for path in sorted(folder.iterdir())
+        if path.name.endswith((".csv", ".csv.gz")) and not path.name.startswith(("_", "."))
+    )
+
+
+# ---------------------------------------------------------------------------- runners
+
+
+def spark_submit_binary() -> str:
+    """The spark-submit the project's launcher uses (the one inside the virtualenv's pyspark)."""
+    with contextlib.suppress(Exception):
+        from spark_ingest import submit
+
+        for name in ("spark_submit_executable", "spark_submit_path", "spark_submit_binary"):
+            found = getattr(submit, name, None)
+            if callable(found):
+                return str(found())
+        for name in ("SPARK_SUBMIT",):
+            found = getattr(submit, name, None)
+            if isinstance(found, str | Path):
+                return str(found)
+    local = Path(sys.executable).parent / "spark-submit"
+    if local.exists():
+        return str(local)
+    return shutil.which("spark-submit") or "spark-submit"
+
+
+def driver_memory() -> str:
+    """The project's local ``--driver-memory``; the baseline gets the same, to compare code."""
+    with contextlib.suppress(Exception):
+        from spark_ingest.submit import DRIVER_MEMORY
+
+        return str(DRIVER_MEMORY)
+    return os.environ.get("CARRENTAL_SPARK_DRIVER_MEMORY", "3g")
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    return env
+
+
+def baseline_command(job: str, raw_root: Path, output_root: Path) -> list[str]:
+    return [
+        spark_submit_binary(),
+        "--master",
+        MASTER,
+        "--driver-memory",
+        driver_memory(),
+        "--name",
+        f"bench-baseline-{job}",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(BASELINE_DIR / f"{job}.py"),
+        str(raw_root),
+        str(output_root),
+    ]
+
+
+def duckdb_command(job: str, raw_root: Path, output_root: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bench.duckdb_reference",
+        "--job",
+        job,
+        "--raw-root",
+        str(raw_root),
+        "--output-root",
+        str(output_root),
+    ]
+
+
+def run_logged(cmd: list[str], log_path: Path, timeout: float) -> int:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        try:
+            done = subprocess.run(
+                cmd,
+                cwd=REPO_ROOT,
+                env=child_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            log.write(f"\n[bench] timed out after {timeout} s\n")
+            return 124
+    return done.returncode
+
+
+def run_project(
+    job: str, lake: Path, run_id: str, log_path: Path, timeout: float, *, engine: str, mode: str
+) -> int:
+    from spark_ingest.submit import submit_job
+
+    done = submit_job(
+        job, str(lake), run_id, mode=mode, engine=engine, env=child_env(), timeout=timeout
+    )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(f"{done.stdout or ''}\n{done.stderr or ''}", encoding="utf-8")
+    return done.returncode
+
+
+def job_features(job: str) -> dict:
+    """What the project's job accepts, read from its ``--help`` (no Spark is started)."""
+    script = JOBS_DIR / f"{job}.py"
+    if not script.exists():
+        return {"exists": False, "engine_duckdb": False, "incremental": False, "help": ""}
+    try:
+        done = subprocess.run(
+            [sys.executable, str(script), "--help"],
+            cwd=REPO_ROOT,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        text = done.stdout + done.stderr
+    except subprocess.TimeoutExpired:
+        text = ""
+    return {
+        "exists": True,
+        "engine_duckdb": "--engine" in text and "duckdb" in text,
+        "incremental": "--mode" in text and "incremental" in text,
+        "help": text[-LOG_TAIL_CHARS:],
+    }
+
+
+def submit_available() -> str | None:
+    """None when ``spark_ingest.submit.submit_job`` can be imported, else the reason."""
+    try:
+        from spark_ingest.submit import submit_job  # noqa: F401
+    except Exception as exc:
+        return f"spark_ingest.submit.submit_job is not importable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _run_id(side: str, repeat: int) -> str:
+    return f"bench-{side.replace('_', '-')}-r{repeat}-{secrets.token_hex(3)}"
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def medians(runs: list[dict]) -> dict[str, float] | None:
+    ok = [run for run in runs if run["returncode"] == 0]
+    if not ok:
+        return None
+    return {metric: round(statistics.median(run[metric] for run in ok), 3) for metric in METRICS}
+
+
+def total_runs(per_job: dict[str, list[dict]]) -> list[dict]:
+    """Per repeat: wall and CPU summed over the jobs, peak RSS the max (jobs run one after another)."""
+    jobs = [job for job in JOBS if job in per_job]
+    if not jobs:
+        return []
+    count = min(len(per_job[job]) for job in jobs)
+    out = []
+    for index in range(count):
+        runs = [per_job[job][index] for job in jobs]
+        out.append(
+            {
+                "wall_s": round(sum(run["wall_s"] for run in runs), 3),
+                "cpu_s": round(sum(run["cpu_s"] for run in runs), 3),
+                "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+                "returncode": max(run["returncode"] for run in runs),
+            }
+        )
+    return out
+
+
+def _ratio(value: float | None, reference: float | None) -> float | None:
+    if value is None or not reference:
+        return None
+    return round(value / reference, 3)
+
+
+def build_rows(results: dict[str, SideResult]) -> list[dict]:
+    """One row per side and job plus a ``both jobs`` row per side, with ratios to the baseline."""
+    baseline = results.get(BASELINE)
+    rows: list[dict] = []
+    for side in SIDES:
+        result = results.get(side)
+        if result is None:
+            continue
+        per_job = {job: result.runs.get(job, []) for job in JOBS}
+        for job in (*JOBS, TOTAL):
+            runs = total_runs(per_job) if job == TOTAL else per_job[job]
+            med = medians(runs) if runs else None
+            ref = None
+            if baseline is not None:
+                base_per_job = {j: baseline.runs.get(j, []) for j in JOBS}
+                base_runs = total_runs(base_per_job) if job == TOTAL else base_per_job[job]
+                ref = medians(base_runs) if base_runs else None
+            row = {
+                "side": side,
+                "label": SIDE_LABELS[side],
+                "job": job,
+                "status": result.status,
+                "note": result.note,
+                "runs_ok": sum(1 for run in runs if run["returncode"] == 0),
+                "runs": len(runs),
+            }
+            for metric in METRICS:
+                row[metric] = med[metric] if med else None
+                row[f"{metric}_ratio"] = _ratio(row[metric], ref[metric] if ref else None)
+            row["speedup"] = _ratio(ref["wall_s"], row["wall_s"]) if ref and med else None
+            rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------- correctness
+
+
+def parquet_files(table_dir: Path) -> list[str]:
+    root = os.path.realpath(table_dir)
+    files = []
+    for path in glob.glob(os.path.join(root, "**", "*.parquet"), recursive=True):
+        parts = Path(os.path.relpath(path, root)).parts
+        if not any(part.startswith(("_", ".")) for part in parts):
+            files.append(path)
+    return sorted(files)
+
+
+def read_overall(table_dir: Path) -> dict | None:
+    import duckdb
+
+    files = parquet_files(table_dir)
+    if not files:
+        return None
+    row = duckdb.sql(
+        "select cast(overall_total_revenue as varchar), cast(overall_total_transactions as bigint)"
+        " from read_parquet($files)",
+        params={"files": files},
+    ).fetchone()
+    return {"overall_total_revenue": row[0], "overall_total_transactions": int(row[1])}
+
+
+def collect_overall(lakes: dict[str, Path], notes: list[str]) -> dict[str, dict | None]:
+    """Each side's overall_transaction_statistics (as left by its last run)."""
+    overall: dict[str, dict | None] = {}
+    for side, lake in lakes.items():
+        if side in (BASELINE, DUCKDB_SQL):
+            table_dir = lake / "output" / OVERALL_TABLE
+        else:
+            table_dir = Path(processed_uri(str(lake), JOBS[1], OVERALL_TABLE))
+        try:
+            overall[side] = read_overall(table_dir)
+        except Exception as exc:
+            overall[side] = None
+            notes.append(f"could not read {side}'s {OVERALL_TABLE}: {exc}")
+    return overall
+
+
+def compare_overall(overall: dict[str, dict | None]) -> dict:
+    """Each side's overall revenue / transactions and the difference to the project (or SQL)."""
+    reference_side = next(
+        (side for side in (PROJECT, DUCKDB_SQL, BASELINE) if overall.get(side)), None
+    )
+    out: dict = {"reference": reference_side, "sides": {}}
+    if reference_side is None:
+        return out
+    ref = overall[reference_side]
+    ref_revenue = float(ref["overall_total_revenue"])
+    for side, values in overall.items():
+        if not values:
+            out["sides"][side] = None
+            continue
+        revenue = float(values["overall_total_revenue"])
+        out["sides"][side] = {
+            **values,
+            "revenue_diff": round(revenue - ref_revenue, 6),
+            "revenue_rel_diff": (revenue - ref_revenue) / ref_revenue if ref_revenue else None,
+            "transactions_diff": values["overall_total_transactions"]
+            - ref["overall_total_transactions"],
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------- machine
+
+
+def _first_line(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    text = (done.stderr or done.stdout).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_description() -> dict:
+    memory_gb = None
+    cpu_model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    java = (
+        os.path.join(os.environ["JAVA_HOME"], "bin", "java")
+        if "JAVA_HOME" in os.environ
+        else "java"
+    )
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "memory_gb": memory_gb,
+        "os": platform.platform(),
+        "java": _first_line([java, "-version"]),
+        "spark": _version("pyspark"),
+        "python": platform.python_version(),
+        "duckdb": _version("duckdb"),
+        "sqlframe": _version("sqlframe"),
+        "spark_submit": spark_submit_binary(),
+        "driver_memory": driver_memory(),
+        "master": MASTER,
+        "loadavg_at_start": list(os.getloadavg()),
+    }
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def run_bench(config: BenchConfig) -> dict:
+    """Run every requested side ``config.repeats`` times and return the report dict."""
+    if config.repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    unknown = set(config.sides) - set(SIDES)
+    if unknown:
+        raise ValueError(f"unknown sides {sorted(unknown)}: expected some of {list(SIDES)}")
+    started = datetime.now(UTC)
+    stamp = f"{started:%Y%m%dT%H%M%SZ}"
+    machine = machine_description()
+    config.results_dir.mkdir(parents=True, exist_ok=True)
+    raw_root = ensure_data(config)
+    work = config.results_dir / f"work-{stamp}"
+    notes: list[str] = []
+    results = {side: SideResult(side) for side in SIDES}
+    for side in SIDES:
+        if side not in config.sides:
+            results[side].status, results[side].note = "skipped", "not requested (--sides)"
+
+    # Which project sides can run at all?
+    wanted = {PROJECT, PROJECT_DUCKDB, INCREMENTAL} & set(config.sides)
+    features = {job: job_features(job) if wanted else {} for job in JOBS}
+    missing_submit = submit_available() if wanted else None
+    project_sides = (PROJECT, PROJECT_DUCKDB, INCREMENTAL)
+    for side in project_sides:
+        if results[side].status != "pending":
+            continue
+        if missing_submit:
+            results[side].status, results[side].note = "skipped", missing_submit
+        elif not all(f["exists"] for f in features.values()):
+            results[side].status = "skipped"
+            results[side].note = "the project's job scripts are not in spark_ingest/jobs/ yet"
+    if results[PROJECT_DUCKDB].status == "pending" and not all(
+        f["engine_duckdb"] for f in features.values()
+    ):
+        results[PROJECT_DUCKDB].status = "skipped"
+        results[PROJECT_DUCKDB].note = "the jobs do not accept --engine duckdb yet"
+    if results[INCREMENTAL].status == "pending" and not all(
+        f["incremental"] for f in features.values()
+    ):
+        results[INCREMENTAL].status = "skipped"
+        results[INCREMENTAL].note = "the jobs do not accept --mode incremental yet"
+
+    active = [side for side, result in results.items() if result.status == "pending"]
+    lakes = {side: prepare_lake(raw_root, work / side / "lake") for side in active}
+    parked: dict[str, Path] = {}
+    if INCREMENTAL in active:
+        parked_path, delta_rows, how = make_increment(lakes[INCREMENTAL])
+        parked[INCREMENTAL] = parked_path
+        notes.append(
+            f"incremental: per repeat an untimed --mode full run of both jobs, then a timed "
+            f"--mode incremental run after adding {delta_rows} rentals "
+            f"({INCREMENT_FRACTION:.0%}; {how})."
+        )
+
+    for repeat in range(1, config.repeats + 1):
+        for side in list(active):
+            _log(f"repeat {repeat}/{config.repeats}: {SIDE_LABELS[side]}")
+            lake = lakes[side]
+            clear_outputs(lake)
+            raw = lake / RAW_PREFIX
+            output = lake / "output"
+            run_id = _run_id(side, repeat)
+            if side == INCREMENTAL:
+                delta_in_raw = raw / RENTALS / parked[side].name
+                if delta_in_raw.exists():
+                    shutil.move(delta_in_raw, parked[side])
+                for job in JOBS:
+                    rc = run_project(
+                        job,
+                        lake,
+                        f"{run_id}-full",
+                        work / side / "logs" / f"r{repeat}-{job}-full.log",
+                        config.timeout_s,
+                        engine="spark",
+                        mode="full",
+                    )
+                    if rc != 0:
+                        _log(f"  incremental set-up (full run of {job}) failed: exit {rc}")
+                shutil.move(parked[side], delta_in_raw)
+            for job in JOBS:
+                log_path = work / side / "logs" / f"r{repeat}-{job}.log"
+
+                def runner(
+                    side=side,
+                    job=job,
+                    lake=lake,
+                    raw=raw,
+                    output=output,
+                    log=log_path,
+                    run_id=run_id,
+                ):
+                    if side == BASELINE:
+                        return run_logged(baseline_command(job, raw, output), log, config.timeout_s)
+                    if side == DUCKDB_SQL:
+                        return run_logged(duckdb_command(job, raw, output), log, config.timeout_s)
+                    return run_project(
+                        job,
+                        lake,
+                        run_id,
+                        log,
+                        config.timeout_s,
+                        engine="duckdb" if side == PROJECT_DUCKDB else "spark",
+                        mode="incremental" if side == INCREMENTAL else "full",
+                    )
+
+                measurement: Measurement = measure(runner)
+                record = measurement.to_dict()
+                record["log"] = str(log_path)
+                results[side].runs.setdefault(job, []).append(record)
+                _log(
+                    f"  {job}: exit {measurement.returncode}, wall {measurement.wall_s:.1f} s, "
+                    f"cpu {measurement.cpu_s:.1f} s, peak RSS {measurement.peak_rss_mb:.0f} MB"
+                )
+                log_text = log_path.read_text(encoding="utf-8", errors="replace")
+                marker = next((m for m in UNSUPPORTED_MARKERS.get(side, ()) if m in log_text), None)
+                if marker:
+                    results[side].status = "skipped"
+                    results[side].note = (
+                        f"the jobs accept the option but do not run it yet (log says {marker!r}); "
+                        f"see {log_path}"
+                    )
+                    results[side].runs.clear()
+                    active.remove(side)
+                    _log(f"  {SIDE_LABELS[side]}: not supported yet ({marker!r}); skipped")
+                    break
+                if measurement.returncode != 0:
+                    _log(f"  {job} failed; log {log_path}:\n{log_text[-LOG_TAIL_CHARS:]}")
+
+        # Keep what was measured so far, in case a long run is interrupted.
+        partial = config.results_dir / f"bench-{stamp}.partial.json"
+        partial.write_text(
+            json.dumps(
+                {
+                    "stamp": stamp,
+                    "created_at": started.isoformat(),
+                    "config": config.to_dict(),
+                    "machine": machine,
+                    "input": {"raw_root": str(raw_root), "work_dir": str(work)},
+                    "completed_repeats": repeat,
+                    "results": {side: asdict(result) for side, result in results.items()},
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
+
+    for side in active:
+        all_runs = [run for runs in results[side].runs.values() for run in runs]
+        failed = [run for run in all_runs if run["returncode"] != 0]
+        results[side].status = "failed" if failed else "measured"
+        if failed:
+            results[side].note = (
+                f"{len(failed)}/{len(all_runs)} runs failed (exit "
+                f"{sorted({run['returncode'] for run in failed})}); logs under {work / side / 'logs'}"
+            )
+
+    overall = collect_overall({side: lakes[side] for side in active}, notes)
+
+    machine["loadavg_at_end"] = list(os.getloadavg())
+    rss_methods = sorted(
+        {run["rss_method"] for r in results.values() for runs in r.runs.values() for run in runs}
+    )
+    rows = build_rows(results)
+    totals = {row["side"]: row for row in rows if row["job"] == TOTAL}
+    if totals.get(INCREMENTAL, {}).get("wall_s") and totals.get(PROJECT, {}).get("wall_s"):
+        notes.append(
+            "incremental +1% vs project full run (both jobs, wall): "
+            f"{totals[PROJECT]['wall_s'] / totals[INCREMENTAL]['wall_s']:.2f}x faster"
+        )
+    report = {
+        "created_at": started.isoformat(),
+        "stamp": stamp,
+        "config": config.to_dict(),
+        "input": {
+            "raw_root": str(raw_root),
+            "work_dir": str(work),
+            "rentals": count_rentals(raw_root),
+        },
+        "machine": machine,
+        "rss_method": rss_methods,
+        "job_features": {
+            job: {k: v for k, v in f.items() if k != "help"} for job, f in features.items()
+        },
+        "sides": {
+            side: {
+                "label": SIDE_LABELS[side],
+                "status": result.status,
+                "note": result.note,
+                "runs": result.runs,
+            }
+            for side, result in results.items()
+        },
+        "rows": rows,
+        "correctness": compare_overall(overall),
+        "notes": notes,
+    }
+    (config.results_dir / f"bench-{stamp}.partial.json").unlink(missing_ok=True)
+    if not config.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def _fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}{suffix}"
+
+
+def render_markdown(report: dict) -> str:
+    config, machine = report["config"], report["machine"]
+    lines = [
+        f"# make bench — {report['stamp']}",
+        "",
+        f"{report['input']['rentals']:,} rentals in {report['input']['raw_root']} "
+        f"(seed {config['seed']}, dirty fraction {config['dirty_fraction']:g}), "
+        f"{config['repeats']} repeats per side; medians. "
+        "Ratios are side / baseline (lower is better); speed-up is baseline wall / side wall.",
+        "",
+        "| side | job | wall s | CPU s | peak RSS MB | wall x baseline | speed-up "
+        "| CPU x baseline | RSS x baseline | ok runs | status |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in report["rows"]:
+        status = row["status"]
+        lines.append(
+            f"| {row['label']} | {row['job']} | {_fmt(row['wall_s'])} | {_fmt(row['cpu_s'])} "
+            f"| {_fmt(row['peak_rss_mb'], 0)} | {_fmt(row['wall_s_ratio'], 2)} "
+            f"| {_fmt(row['speedup'], 2, 'x')} | {_fmt(row['cpu_s_ratio'], 2)} "
+            f"| {_fmt(row['peak_rss_mb_ratio'], 2)} | {row['runs_ok']}/{row['runs']} | {status} |"
+        )
+    side_notes = [
+        f"- {data['label']}: {data['status']}: {data['note']}"
+        for data in report["sides"].values()
+        if data["note"]
+    ]
+    if side_notes:
+        lines += ["", *side_notes]
+    correctness = report["correctness"]
+    lines += [
+        "",
+        f"## Correctness: overall revenue and transactions (last repeat; differences vs "
+        f"{correctness.get('reference') or 'n/a'})",
+        "",
+        "| side | overall_total_revenue | overall_total_transactions | Δ revenue | Δ revenue rel "
+        "| Δ transactions |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for side, values in correctness.get("sides", {}).items():
+        if not values:
+            lines.append(f"| {SIDE_LABELS[side]} | - | - | - | - | - |")
+            continue
+        rel = values["revenue_rel_diff"]
+        lines.append(
+            f"| {SIDE_LABELS[side]} | {values['overall_total_revenue']} "
+            f"| {values['overall_total_transactions']} | {values['revenue_diff']:.2f} "
+            f"| {'-' if rel is None else f'{rel:.2e}'} | {values['transactions_diff']} |"
+        )
+    lines += [
+        "",
+        "## Machine",
+        "",
+        f"- cores: {machine['cores']} ({machine['cpu_model']}), memory: {machine['memory_gb']} GB",
+        f"- load average at start / end: {machine['loadavg_at_start']} / "
+        f"{machine.get('loadavg_at_end')}",
+        f"- Java: {machine['java']}",
+        f"- Spark (pyspark): {machine['spark']}, master {machine['master']}, "
+        f"driver memory {machine.get('driver_memory')} (both Spark sides), "
+        f"spark-submit {machine['spark_submit']}",
+        f"- Python {machine['python']}, duckdb {machine['duckdb']}, sqlframe {machine['sqlframe']}",
+        f"- OS: {machine['os']}",
+        "",
+        "## Method",
+        "",
+        "- wall: perf_counter around each job's process; CPU: user+sys of reaped child processes "
+        "(getrusage RUSAGE_CHILDREN deltas).",
+        f"- peak RSS: {', '.join(report['rss_method']) or 'n/a'} (shared pages count once per "
+        "process, so it is an upper bound).",
+        "- each job is its own process (spark-submit or python); sides are interleaved within "
+        "each repeat; outputs are removed (untimed) before each repeat.",
+        "- the baseline has no validation or quarantine: compare correctness on clean data only.",
+        "- the project's vehicle_location_performance also writes rentals_fact (as does the "
+        "DuckDB reference); the baseline does not.",
+    ]
+    lines += [f"- {note}" for note in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, results_dir: Path) -> tuple[Path, Path]:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    md_path = results_dir / f"bench-{report['stamp']}.md"
+    json_path = results_dir / f"bench-{report['stamp']}.json"
+    md_path.write_text(render_markdown(report), encoding="utf-8")
+    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    return md_path, json_path
+
+
+def report_from_partial(path: Path) -> dict:
+    """A report (no correctness check) from the ``.partial.json`` of an interrupted run."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    results = {side: SideResult(**value) for side, value in data["results"].items()}
+    for result in results.values():
+        if result.status == "pending":
+            failed = any(r["returncode"] for runs in result.runs.values() for r in runs)
+            result.status = "failed" if failed else "measured" if result.runs else "not reached"
+    rss = {r["rss_method"] for x in results.values() for runs in x.runs.values() for r in runs}
+    raw_root = Path(data["input"]["raw_root"])
+    work = Path(data["input"]["work_dir"])
+    measured = [side for side, result in results.items() if result.runs]
+    notes = [
+        f"interrupted run: {data['completed_repeats']} of {data['config']['repeats']} repeats "
+        "completed; correctness from the outputs left in the work folder (if any)."
+    ]
+    return {
+        **{key: data[key] for key in ("created_at", "stamp", "config", "machine")},
+        "input": {**data["input"], "rentals": count_rentals(raw_root)},
+        "rss_method": sorted(rss),
+        "sides": {
+            side: {"label": SIDE_LABELS[side], **asdict(result)} for side, result in results.items()
+        },
+        "rows": build_rows(results),
+        "correctness": compare_overall(
+            collect_overall({side: work / side / "lake" for side in measured}, notes)
+        ),
+        "notes": notes,
+    }
+
+
+def parse_sides(text: str) -> tuple[str, ...]:
+    sides = tuple(part.strip() for part in re.split(r"[,\s]+", text) if part.strip())
+    return sides or SIDES
+
+
+__all__ = [
+    "SIDES",
+    "BenchConfig",
+    "build_rows",
+    "compare_overall",
+    "ensure_data",
+    "machine_description",
+    "render_markdown",
+    "run_bench",
+    "write_report",
+]

@@ -1,0 +1,145 @@
+"""Measure one child-process run: wall time, CPU time and peak RSS of the whole process tree.
+
+* wall: ``time.perf_counter`` around the call.
+* CPU: user + system time of reaped children, from ``resource.getrusage(RUSAGE_CHILDREN)``
+  deltas. It counts every descendant that was waited for (the JVM, the Python driver, the
+  PySpark workers that exit normally); a grandchild that is never reaped is not counted.
+* peak RSS: a thread samples ``VmRSS`` of every descendant of this process every
+  ``interval`` seconds (``/proc/<pid>/status``) and keeps the largest sum over the tree.
+  A sum of RSS counts pages shared between processes (forked Python workers) more than once,
+  so it is an upper bound. Without ``/proc`` it falls back to ``ru_maxrss`` of the children,
+  which is the peak of the single largest child, not of the tree.
+
+The harness runs one side at a time, so "every descendant of this process" is the tree of
+the run being measured.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+SAMPLE_INTERVAL_S = 0.2
+PROC = "/proc"
+RSS_TREE = "proc-tree VmRSS sum, sampled every 0.2 s"
+RSS_MAXRSS = "ru_maxrss of the largest child (fallback: no /proc)"
+
+
+@dataclass
+class Measurement:
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    rss_method: str
+    returncode: int
+    samples: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _parent_map() -> dict[int, int]:
+    """pid -> ppid for every process visible in /proc."""
+    parents: dict[int, int] = {}
+    for name in os.listdir(PROC):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"{PROC}/{name}/stat", encoding="ascii", errors="replace") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # The command name is in parentheses and may itself contain spaces or ')'.
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1:
+            parents[int(name)] = int(fields[1])
+    return parents
+
+
+def descendants(root: int) -> list[int]:
+    """Every live descendant of ``root`` (not ``root`` itself)."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _parent_map().items():
+        children.setdefault(ppid, []).append(pid)
+    out: list[int] = []
+    stack = list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        out.append(pid)
+        stack.extend(children.get(pid, []))
+    return out
+
+
+def rss_kb(pid: int) -> int:
+    try:
+        with open(f"{PROC}/{pid}/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def tree_rss_kb(root: int) -> int:
+    return sum(rss_kb(pid) for pid in descendants(root))
+
+
+class _TreeSampler(threading.Thread):
+    def __init__(self, root: int, interval: float) -> None:
+        super().__init__(daemon=True, name="bench-rss-sampler")
+        self.root = root
+        self.interval = interval
+        self.peak_kb = 0
+        self.samples = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.root))
+            self.samples += 1
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(run: Callable[[], int], interval: float = SAMPLE_INTERVAL_S) -> Measurement:
+    """Call ``run`` (which starts child processes, waits for them and returns an exit code)."""
+    have_proc = os.path.isdir(f"{PROC}/self")
+    sampler = _TreeSampler(os.getpid(), interval) if have_proc else None
+    cpu_before = _children_cpu_s()
+    if sampler:
+        sampler.start()
+    start = time.perf_counter()
+    try:
+        returncode = run()
+    finally:
+        wall = time.perf_counter() - start
+        if sampler:
+            sampler.stop()
+    cpu = _children_cpu_s() - cpu_before
+    if sampler and sampler.samples:
+        peak_mb, method, samples = sampler.peak_kb / 1024, RSS_TREE, sampler.samples
+    else:
+        # ru_maxrss is in kB on Linux and the max over all children ever: only a fallback.
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        method, samples = RSS_MAXRSS, 0
+    return Measurement(
+        wall_s=round(wall, 3),
+        cpu_s=round(cpu, 3),
+        peak_rss_mb=round(peak_mb, 1),
+        rss_method=method,
+        returncode=returncode,
+        samples=samples,
+    )

@@ -1,0 +1,165 @@
+"""Run dbt (the virtualenv's) against one lake's warehouse.
+
+``run_dbt(lake_dir, ["build", "-s", "business_kpis+"])`` runs dbt in a subprocess
+with the project at the repository root, the profile from ``DBT_PROFILES_DIR``
+(or, when unset, a copy of ``profiles.example.yml`` made under ``<lake>/.dbt/``),
+``CARRENTAL_WAREHOUSE=<lake>/warehouse.duckdb``, and target/log folders inside
+the lake (``<lake>/.dbt/target`` and ``<lake>/.dbt/logs``) so two lakes never
+share dbt state. With ``run_id`` the ``run_results.json`` is copied to
+``<lake>/runs/<run_id>/dbt/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from carrental.errors import EnvironmentProblem, UsageError
+from spark_ingest.layout import runs_uri, validate_run_id
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILES_EXAMPLE = REPO_ROOT / "profiles.example.yml"
+FAILED_STATUSES = frozenset({"fail", "error", "runtime error"})
+
+
+@dataclass
+class DbtResult:
+    returncode: int
+    stdout: str
+    failed_nodes: list[str] = field(default_factory=list)
+    run_results: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def dbt_executable() -> str:
+    """The dbt next to this interpreter (the project's virtualenv), else the one on PATH."""
+    candidate = Path(sys.executable).parent / "dbt"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("dbt")
+    if not found:
+        raise EnvironmentProblem("dbt is not installed", hint="run `make setup`")
+    return found
+
+
+def target_dir(lake_dir: str | Path) -> Path:
+    """Where dbt writes manifest.json, run_results.json and the docs for this lake."""
+    return Path(lake_dir).resolve() / ".dbt" / "target"
+
+
+def _profiles_dir(lake: Path, env: dict[str, str]) -> str:
+    configured = env.get("DBT_PROFILES_DIR")
+    if configured and (Path(configured) / "profiles.yml").exists():
+        return configured
+    own = lake / ".dbt"
+    own.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROFILES_EXAMPLE, own / "profiles.yml")
+    return str(own)
+
+
+def failed_nodes_from(run_results: dict[str, Any] | None) -> list[str]:
+    """Unique ids of the models and tests that failed or errored."""
+    if not run_results:
+        return []
+    return [
+        item["unique_id"]
+        for item in run_results.get("results", [])
+        if str(item.get("status", "")).lower() in FAILED_STATUSES
+    ]
+
+
+def dbt_command(
+    lake_dir: str | Path,
+    args: list[str],
+    *,
+    target: str = "local",
+    env: dict[str, str] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The dbt command line and environment for ``lake_dir`` (run it with cwd=REPO_ROOT)."""
+    lake = Path(lake_dir).resolve()
+    full_env = dict(os.environ if env is None else env)
+    full_env["CARRENTAL_WAREHOUSE"] = str(lake / "warehouse.duckdb")
+    full_env["DBT_PROFILES_DIR"] = _profiles_dir(lake, full_env)
+    full_env.setdefault("DBT_TARGET_PATH", str(target_dir(lake)))
+    full_env.setdefault("DBT_LOG_PATH", str(lake / ".dbt" / "logs"))
+    full_env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    full_env.setdefault("DBT_VERSION_CHECK", "false")
+    command = [dbt_executable(), *args]
+    needs_target = args[0] not in {"deps", "clean", "init", "--version", "-h", "--help"}
+    if needs_target and "--target" not in args and "-t" not in args:
+        command += ["--target", target]
+    return command, full_env
+
+
+def run_dbt(
+    lake_dir: str | Path,
+    args: list[str],
+    *,
+    target: str = "local",
+    run_id: str | None = None,
+    capture: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> DbtResult:
+    """Run ``dbt <args> --target <target>`` against ``lake_dir``'s warehouse.
+
+    ``capture=False`` streams dbt's output to this process's stdout (then
+    ``DbtResult.stdout`` is empty). ``failed_nodes`` lists the unique ids whose
+    status is fail/error in this invocation's run_results.json.
+    """
+    if not args:
+        raise UsageError("no dbt command given", hint="for example: carrental dbt -- build")
+    if run_id is not None:
+        validate_run_id(run_id)
+    if "://" in str(lake_dir) and target == "local":
+        raise UsageError(
+            "the local dbt target needs a local lake folder",
+            hint="use --target athena for an s3:// lake",
+        )
+    if target == "local" and not Path(lake_dir).is_dir():
+        raise UsageError(
+            f"lake folder {lake_dir} does not exist",
+            hint="run `carrental run` (or generate, spark and crawl) first",
+        )
+    command, full_env = dbt_command(lake_dir, args, target=target, env=env)
+    lake = Path(lake_dir).resolve()
+    results_path = Path(full_env["DBT_TARGET_PATH"]) / "run_results.json"
+    before = results_path.stat().st_mtime_ns if results_path.exists() else None
+    try:
+        proc = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            env=full_env,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.STDOUT if capture else None,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise EnvironmentProblem(
+            f"dbt {' '.join(args)} did not finish within {timeout} s",
+            hint="look at the dbt log under <lake>/.dbt/logs",
+        ) from exc
+    run_results = None
+    if results_path.exists() and results_path.stat().st_mtime_ns != before:
+        run_results = json.loads(results_path.read_text(encoding="utf-8"))
+        if run_id is not None:
+            dest = Path(runs_uri(str(lake), run_id)) / "dbt"
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(results_path, dest / "run_results.json")
+    return DbtResult(
+        returncode=proc.returncode,
+        stdout=proc.stdout or "",
+        failed_nodes=failed_nodes_from(run_results),
+        run_results=run_results,
+    )

@@ -1,0 +1,50 @@
+{#- Ranks customers by spending and assigns the value segment (tier). -#}
+with
+
+customers as (
+    select * from {{ ref('stg_car_rental__user_spending') }}
+),
+
+ranked as (
+    select
+        customers.*,
+        row_number() over (
+            order by customers.total_spending desc, customers.user_id asc
+        ) as spending_rank,
+        count(*) over () as customer_count
+    from customers
+),
+
+thresholds as (
+    select
+        ranked.*,
+        ceil(
+            ranked.customer_count * {{ var('top_segment_pct') }} / 100.0
+        ) as top_segment_last_rank,
+        ceil(
+            ranked.customer_count * {{ var('high_segment_pct') }} / 100.0
+        ) as high_segment_last_rank
+    from ranked
+),
+
+final as (
+    select
+        user_id,
+        first_name,
+        last_name,
+        email,
+        case
+            when spending_rank <= top_segment_last_rank then 'top_1_pct'
+            when spending_rank <= high_segment_last_rank then 'top_10_pct'
+            else 'rest'
+        end as value_segment,
+        cast(spending_rank as integer) as spending_rank,
+        total_rentals,
+        total_spending,
+        avg_rental_value,
+        is_active,
+        creation_date
+    from thresholds
+)
+
+select * from final

@@ -1,0 +1,67 @@
+{#- The quality gate's pivot: one row per Spark output with its revenue and
+    rental totals, next to the rentals fact's totals. Every mart depends on
+    this model, and the singular test assert_revenue_and_counts_reconcile has
+    it as its only parent, so a failed reconciliation skips every mart. -#}
+with
+
+by_location as (
+    select
+        'location_performance' as output_name,
+        sum(total_revenue) as total_revenue,
+        sum(total_rentals) as total_rentals
+    from {{ ref('stg_car_rental__location_performance') }}
+),
+
+by_vehicle_type as (
+    select
+        'vehicle_type_performance' as output_name,
+        sum(total_revenue) as total_revenue,
+        sum(total_rentals) as total_rentals
+    from {{ ref('stg_car_rental__vehicle_type_performance') }}
+),
+
+by_user as (
+    select
+        'user_transaction_summary' as output_name,
+        sum(total_spending) as total_revenue,
+        sum(total_rentals) as total_rentals
+    from {{ ref('stg_car_rental__user_spending') }}
+),
+
+overall as (
+    select
+        'overall_transaction_statistics' as output_name,
+        sum(total_revenue) as total_revenue,
+        sum(total_rentals) as total_rentals
+    from {{ ref('stg_car_rental__overall_statistics') }}
+),
+
+fact as (
+    select
+        sum(rental_amount) as total_revenue,
+        count(*) as total_rentals
+    from {{ ref('stg_car_rental__rentals') }}
+),
+
+outputs as (
+    select * from by_location
+    union all
+    select * from by_vehicle_type
+    union all
+    select * from by_user
+    union all
+    select * from overall
+),
+
+final as (
+    select
+        outputs.output_name,
+        {{ to_money('outputs.total_revenue') }} as total_revenue,
+        {{ to_money('fact.total_revenue') }} as fact_total_revenue,
+        cast(outputs.total_rentals as bigint) as total_rentals,
+        cast(fact.total_rentals as bigint) as fact_total_rentals
+    from outputs
+    cross join fact
+)
+
+select * from final

@@ -1,0 +1,22 @@
+with
+
+source as (
+    select * from {{ source('car_rental', 'top_users_by_spending') }}
+),
+
+renamed as (
+    select
+        cast(user_id as {{ dbt.type_string() }}) as user_id,
+        cast(spending_rank as integer) as spending_rank,
+        cast(first_name as {{ dbt.type_string() }}) as first_name,
+        cast(last_name as {{ dbt.type_string() }}) as last_name,
+        cast(email as {{ dbt.type_string() }}) as email,
+        cast(total_rental_transactions as bigint) as total_rentals,
+        cast(total_spending as decimal(18, 2)) as total_spending,
+        cast(average_transaction_value as double) as avg_rental_value,
+        cast(is_active as boolean) as is_active,
+        cast(creation_date as date) as creation_date
+    from source
+)
+
+select * from renamed

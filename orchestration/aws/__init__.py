@@ -1,0 +1,1 @@
+"""Deploying and running the pipeline on AWS: packaging, the CloudFormation stack, remote runs."""

@@ -1,0 +1,183 @@
+"""Input discovery, file-level checks and the typed-once CSV read.
+
+Files are listed through the Hadoop FileSystem API, so the same code works for local paths
+and ``s3://`` on EMR. Every file of every dataset is checked (name, size, header) BEFORE any
+output is written; a problem raises :class:`~spark_ingest.errors.InputFileError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zlib
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_ingest.contract import CORRUPT_RECORD, RAW_RECORD, SOURCE_FILE, Dataset
+from spark_ingest.errors import InputFileError
+
+ACCEPTED_SUFFIXES = (".csv", ".csv.gz")
+HEADER_PROBE_BYTES = 64 * 1024
+OTHER_DELIMITERS = (";", "\t", "|")
+UTF8_BOM = "\ufeff"
+
+
+def to_uri(path: str) -> str:
+    """A local path becomes an absolute path; URIs (``s3://``, ``file:``) pass through."""
+    return path if "://" in path or path.startswith("file:") else os.path.abspath(path)
+
+
+def _fs_and_path(spark: SparkSession, uri: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(to_uri(uri))
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def list_input_files(spark: SparkSession, dataset: str, folder: str) -> list[str]:
+    """The ``*.csv`` / ``*.csv.gz`` files under ``folder`` (sorted), or raise InputFileError.
+
+    Names starting with ``_`` or ``.`` are ignored (``_SUCCESS``, ``.crc``, editor files).
+    """
+    fs, path = _fs_and_path(spark, folder)
+    expected = "a folder holding one or more *.csv or *.csv.gz files"
+    if not fs.exists(path):
+        raise InputFileError(dataset, folder, None, expected, "the dataset folder is missing")
+    files: list[str] = []
+    for status in fs.listStatus(path):
+        name = status.getPath().getName()
+        if name.startswith(("_", ".")) or status.isDirectory():
+            continue
+        lower = name.lower()
+        if not lower.endswith(ACCEPTED_SUFFIXES):
+            problem = (
+                "unsupported compression"
+                if ".csv." in lower
+                else "unexpected file type in the dataset folder"
+            )
+            raise InputFileError(dataset, str(status.getPath()), None, "*.csv or *.csv.gz", problem)
+        if status.getLen() == 0:
+            raise InputFileError(
+                dataset, str(status.getPath()), None, "a header row", "the file is empty (0 bytes)"
+            )
+        files.append(str(status.getPath()))
+    if not files:
+        raise InputFileError(dataset, folder, None, expected, "no input files found")
+    return sorted(files)
+
+
+def read_header_line(spark: SparkSession, dataset: str, uri: str) -> str:
+    """The first line of ``uri`` (gunzipped when ``.gz``), decoded as UTF-8 without a BOM."""
+    fs, path = _fs_and_path(spark, uri)
+    stream = fs.open(path)
+    try:
+        data = bytes(stream.readNBytes(HEADER_PROBE_BYTES))
+    finally:
+        stream.close()
+    if uri.lower().endswith(".gz"):
+        try:
+            data = zlib.decompressobj(wbits=31).decompress(data, HEADER_PROBE_BYTES)
+        except zlib.error as exc:
+            raise InputFileError(
+                dataset, uri, None, "a gzip-compressed CSV", f"unreadable gzip data ({exc})"
+            ) from None
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            dataset,
+            uri,
+            None,
+            "a UTF-8 header row",
+            f"the header is not valid UTF-8 ({exc.reason})",
+        ) from None
+    return text.lstrip(UTF8_BOM)
+
+
+def check_header(dataset: Dataset, uri: str, header_line: str) -> None:
+    """Raise InputFileError unless ``header_line`` is exactly the contract's columns."""
+    expected = dataset.column_names
+    expected_text = ",".join(expected)
+    if not header_line.strip():
+        raise InputFileError(dataset.name, uri, None, expected_text, "the header row is empty")
+    actual = [name.strip() for name in next(csv.reader([header_line]))]
+    if len(actual) == 1 and len(expected) > 1:
+        for delimiter in OTHER_DELIMITERS:
+            if delimiter in header_line:
+                raise InputFileError(
+                    dataset.name,
+                    uri,
+                    None,
+                    "comma-separated columns " + expected_text,
+                    f"wrong delimiter {delimiter!r}: the header parses to one column",
+                )
+    if actual == expected:
+        return
+    missing = [name for name in expected if name not in actual]
+    extra = [name for name in actual if name not in expected]
+    if missing and extra:
+        problem = f"column {missing[0]!r} is missing; found {extra[0]!r} instead (renamed?)"
+        raise InputFileError(dataset.name, uri, missing[0], expected_text, problem)
+    if missing:
+        raise InputFileError(
+            dataset.name, uri, missing[0], expected_text, f"column {missing[0]!r} is missing"
+        )
+    if extra:
+        raise InputFileError(
+            dataset.name, uri, extra[0], expected_text, f"unexpected extra column {extra[0]!r}"
+        )
+    if len(actual) != len(set(actual)):
+        dup = next(name for name in actual if actual.count(name) > 1)
+        raise InputFileError(dataset.name, uri, dup, expected_text, f"column {dup!r} is repeated")
+    position = next(i for i, (a, e) in enumerate(zip(actual, expected, strict=True)) if a != e)
+    raise InputFileError(
+        dataset.name,
+        uri,
+        expected[position],
+        expected_text,
+        f"columns are reordered: position {position + 1} holds {actual[position]!r}, "
+        f"expected {expected[position]!r}",
+    )
+
+
+def check_dataset_files(spark: SparkSession, dataset: Dataset, folder: str) -> list[str]:
+    """List the dataset's files and check each header; return the file URIs."""
+    files = list_input_files(spark, dataset.name, folder)
+    for uri in files:
+        check_header(dataset, uri, read_header_line(spark, dataset.name, uri))
+    return files
+
+
+def read_raw(spark: SparkSession, dataset: Dataset, files: list[str]) -> DataFrame:
+    """One read of all ``files``: every contract column as string, plus lineage columns.
+
+    Adds ``source_file`` (the file URI), ``_corrupt_record`` (the raw text of a row Spark could
+    not split into exactly the contract's columns: too few AND too many tokens both land here)
+    and ``raw_record`` (that raw text, or the fields joined with commas).
+    """
+    schema = T.StructType(
+        [*dataset.raw_schema.fields, T.StructField(CORRUPT_RECORD, T.StringType(), True)]
+    )
+    df = (
+        spark.read.schema(schema)
+        .options(
+            header=True,
+            enforceSchema=True,  # the header was checked by check_header, names bound by position
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=CORRUPT_RECORD,
+            multiLine=True,
+            quote='"',
+            escape='"',
+            encoding="UTF-8",
+        )
+        .csv(files)
+    )
+    joined = F.concat_ws(",", *[F.coalesce(F.col(c), F.lit("")) for c in dataset.column_names])
+    return df.select(
+        *dataset.column_names,
+        F.col(CORRUPT_RECORD),
+        F.col("_metadata.file_path").alias(SOURCE_FILE),
+        F.coalesce(F.col(CORRUPT_RECORD), joined).alias(RAW_RECORD),
+    )

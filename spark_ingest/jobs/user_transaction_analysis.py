@@ -1,0 +1,40 @@
+"""EMR entry script: per-user spending, overall statistics and the top 100 spenders.
+
+Run as ``spark-submit user_transaction_analysis.py --raw-root URI --processed-root URI
+--quarantine-root URI [--run-id ID] [--runs-root URI] [--mode full] [--engine spark]``
+with the ``spark_ingest`` package on the Python path (installed, or shipped with --py-files).
+Exit 0 on success, 3 on a file-level input error, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pyspark.sql import DataFrame
+
+from spark_ingest.layout import USER_TRANSACTION_JOB
+from spark_ingest.pipeline import Inputs, run_job
+from spark_ingest.transforms import (
+    transform_overall_statistics,
+    transform_top_users_by_spending,
+    transform_user_transaction_summary,
+)
+
+JOB = USER_TRANSACTION_JOB
+
+
+def compute(inputs: Inputs) -> dict[str, DataFrame]:
+    summary = transform_user_transaction_summary(inputs.rentals, inputs.valid["users"])
+    return {
+        "user_transaction_summary": summary,
+        "overall_transaction_statistics": transform_overall_statistics(inputs.rentals),
+        "top_users_by_spending": transform_top_users_by_spending(summary),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(JOB, compute, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

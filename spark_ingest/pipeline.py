@@ -1,0 +1,186 @@
+"""What both entry scripts share: arguments, the one read + validation, publish, manifest.
+
+Both jobs call :func:`load_inputs`, so they compute their KPIs over exactly the same valid
+rentals and write the same quarantine (under their own ``job=`` folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_ingest import contract as C
+from spark_ingest.errors import InputFileError, NoValidRentalsError
+from spark_ingest.io import check_dataset_files, read_raw, to_uri
+from spark_ingest.layout import DATASETS, JOB_TABLES, join, new_run_id, validate_run_id
+from spark_ingest.logs import log
+from spark_ingest.manifest import FAILED, SUCCEEDED, Manifest, write_manifest
+from spark_ingest.publish import Publisher, write_quarantine
+from spark_ingest.validate import annotate_dimension, annotate_rentals, split
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INPUT = 3
+MODES = ("full", "incremental")
+ENGINES = ("spark", "duckdb")
+
+
+def parse_args(job: str, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=job, description=f"Spark job {job}")
+    parser.add_argument("--raw-root", required=True, help="<lake>/data/raw (path or s3:// URI)")
+    parser.add_argument("--processed-root", required=True, help="<lake>/data/processed")
+    parser.add_argument("--quarantine-root", required=True, help="<lake>/data/quarantine")
+    parser.add_argument("--run-id", default=None, help="run id (default: a new sortable id)")
+    parser.add_argument("--runs-root", default=None, help="default: <processed-root>/../../runs")
+    parser.add_argument("--mode", choices=MODES, default="full")
+    parser.add_argument("--engine", choices=ENGINES, default="spark")
+    return parser.parse_args(argv)
+
+
+def default_runs_root(processed_root: str) -> str:
+    """``<processed-root>/../../runs`` for paths and URIs alike."""
+    if "://" in processed_root:
+        scheme, rest = processed_root.split("://", 1)
+        return (
+            f"{scheme}://{posixpath.normpath(posixpath.join(rest.rstrip('/'), '..', '..', 'runs'))}"
+        )
+    return posixpath.normpath(posixpath.join(to_uri(processed_root), "..", "..", "runs"))
+
+
+@dataclass
+class Inputs:
+    """Valid typed frames and rejected frames per dataset (shared by both jobs)."""
+
+    valid: dict[str, DataFrame] = field(default_factory=dict)
+    rejected: dict[str, DataFrame] = field(default_factory=dict)
+    cached: list[DataFrame] = field(default_factory=list)
+
+    @property
+    def rentals(self) -> DataFrame:
+        return self.valid["rental_transactions"]
+
+
+def _count_by_reason(annotated: DataFrame) -> tuple[int, dict[str, int]]:
+    rows = annotated.groupBy("reason_code").agg(F.count(F.lit(1)).alias("n")).collect()
+    valid = sum(row["n"] for row in rows if row["reason_code"] is None)
+    return valid, {row["reason_code"]: row["n"] for row in rows if row["reason_code"] is not None}
+
+
+def load_inputs(spark: SparkSession, raw_root: str, manifest: Manifest) -> Inputs:
+    """File checks for all four datasets first, then one read + validation per dataset."""
+    with manifest.timed("check_files"):
+        files = {
+            name: check_dataset_files(spark, C.CONTRACT[name], join(to_uri(raw_root), name))
+            for name in DATASETS
+        }
+    inputs = Inputs()
+    with manifest.timed("read_validate"):
+        for name in (*[d for d in DATASETS if d != "rental_transactions"], "rental_transactions"):
+            ds = C.CONTRACT[name]
+            raw = read_raw(spark, ds, files[name]).cache()
+            rows_read = raw.count()
+            if name == "rental_transactions":
+                annotated = annotate_rentals(
+                    raw, inputs.valid["users"], inputs.valid["vehicles"], inputs.valid["locations"]
+                )
+            else:
+                annotated = annotate_dimension(raw, ds)
+            annotated = annotated.cache()
+            valid_rows, by_reason = _count_by_reason(annotated)
+            raw.unpersist()
+            inputs.cached.append(annotated)
+            inputs.valid[name], inputs.rejected[name] = split(annotated, ds)
+            manifest.add_input(name, files[name], rows_read, valid_rows, by_reason)
+            log(
+                logging.INFO,
+                "dataset_validated",
+                dataset=name,
+                files=len(files[name]),
+                rows_read=rows_read,
+                valid=valid_rows,
+                rejected=sum(by_reason.values()),
+                rejected_by_reason=by_reason,
+            )
+    manifest.reconcile()
+    return inputs
+
+
+Compute = Callable[[Inputs], dict[str, DataFrame]]
+
+
+def run_job(job: str, compute: Compute, argv: list[str] | None = None) -> int:
+    """Parse args, read + validate, compute, stage, publish, write the manifest; exit code."""
+    from spark_ingest.session import build_session
+
+    args = parse_args(job, argv)
+    run_id = validate_run_id(args.run_id or new_run_id())
+    runs_root = args.runs_root or default_runs_root(args.processed_root)
+    manifest = Manifest(job, run_id, args.mode, args.engine)
+    log(logging.INFO, "job_started", job=job, run_id=run_id, mode=args.mode, engine=args.engine)
+    spark = None
+    code, error = EXIT_FAILED, None
+    try:
+        if args.engine != "spark":
+            raise ValueError(f"engine {args.engine!r} is not run by the Spark entry script")
+        if args.mode != "full":
+            log(logging.WARNING, "mode_fallback", job=job, requested=args.mode, effective="full")
+        spark = build_session(job)
+        inputs = load_inputs(spark, args.raw_root, manifest)
+        if manifest.data["inputs"]["rental_transactions"]["valid"] == 0:
+            raise NoValidRentalsError("zero valid rentals: every rental row was rejected")
+        publisher = Publisher(spark, args.processed_root, job, run_id)
+        with manifest.timed("compute_stage"):
+            tables = compute(inputs)
+            assert set(tables) == set(JOB_TABLES[job]), sorted(tables)
+            rows = {table: publisher.stage(table, df) for table, df in tables.items()}
+        with manifest.timed("quarantine"):
+            for name in DATASETS:
+                write_quarantine(inputs.rejected[name], args.quarantine_root, name, job, run_id)
+        with manifest.timed("publish"):
+            published = publisher.publish()
+        for table in JOB_TABLES[job]:
+            manifest.add_output(table, rows[table], published[table])
+        code = EXIT_OK
+    except InputFileError as exc:
+        code, error = EXIT_INPUT, exc.as_dict()
+    except Exception as exc:  # the job must end with a manifest and a clear log line
+        code = EXIT_FAILED
+        error = {"type": type(exc).__name__, "message": str(exc).strip().splitlines()[0][:2000]}
+        error.update(dataset=None, file=None, column=None)
+    finally:
+        data = manifest.finish(SUCCEEDED if code == EXIT_OK else FAILED, error)
+        try:
+            where = write_manifest(spark, runs_root, data)
+        except Exception as exc:  # pragma: no cover - report, but keep the original exit code
+            log(logging.ERROR, "manifest_write_failed", job=job, run_id=run_id, message=str(exc))
+            where = None
+            code = code or EXIT_FAILED
+        if code == EXIT_OK:
+            log(
+                logging.INFO,
+                "job_succeeded",
+                job=job,
+                run_id=run_id,
+                manifest=where,
+                outputs={t: o["rows"] for t, o in data["outputs"].items()},
+                seconds=data["timings_seconds"]["total"],
+            )
+        else:
+            log(
+                logging.ERROR,
+                "job_failed",
+                job=job,
+                run_id=run_id,
+                manifest=where,
+                exit_code=code,
+                **(error or {}),
+            )
+        if spark is not None:
+            spark.stop()
+    return code

@@ -1,0 +1,159 @@
+"""Publishing: stage every table first, then expose them all at once.
+
+Local roots (a folder): each table is written to
+``processed/<job>/_versions/<version>/<table>`` (staging). Only after every table of the job
+has been written does :meth:`Publisher.publish` swap the symlinks
+``processed/<job>/<table> -> _versions/<version>/<table>``, each one atomically: a temporary
+symlink is created beside it and ``os.replace``-d over the old one, so a reader sees either
+the old or the new complete version, never a mix or a partial folder. The last
+:data:`KEEP_VERSIONS` versions are kept, older ones deleted.
+
+``s3://`` roots: S3 has no atomic rename, so tables are staged under
+``processed/<job>/_staging/<run_id>/<table>`` and, once all are written, copied over the table
+prefix with ``mode("overwrite")`` and the staging prefix is deleted. The window in which a
+reader can see a partially replaced table is the copy itself; the README describes the
+pointer-swap equivalent on AWS (update the Glue table ``Location`` to the new version prefix).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from urllib.parse import urlparse
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_ingest.contract import QUARANTINE_LEADING_COLUMNS
+from spark_ingest.io import _fs_and_path, to_uri
+from spark_ingest.layout import PARTITION_COLUMNS, join
+
+VERSIONS_DIR = "_versions"
+STAGING_DIR = "_staging"
+KEEP_VERSIONS = 2
+
+
+def is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file:")
+
+
+def local_path(uri: str) -> str:
+    """The filesystem path of a local path or ``file:`` URI."""
+    return urlparse(uri).path if uri.startswith("file:") else os.path.abspath(uri)
+
+
+def write_table(df: DataFrame, uri: str, table: str) -> None:
+    """Overwrite ``uri`` with ``df``; partitioned tables get one shuffle so that each
+    partition folder (e.g. ``rental_date=...``) holds a few files, not one per task."""
+    partitions = PARTITION_COLUMNS.get(table, ())
+    if partitions:
+        df.repartition(*partitions).write.mode("overwrite").partitionBy(*partitions).parquet(uri)
+    else:
+        df.write.mode("overwrite").parquet(uri)
+
+
+class Publisher:
+    """Stage the tables of one job run, then publish them together."""
+
+    def __init__(self, spark: SparkSession, processed_root: str, job: str, run_id: str):
+        self.spark = spark
+        self.job = job
+        self.run_id = run_id
+        self.job_root = join(to_uri(processed_root), job)
+        self.local = is_local(self.job_root)
+        self.staged: dict[str, str] = {}
+        if self.local:
+            self.job_root = local_path(self.job_root)
+            self.version = self._free_version_name(run_id)
+            self.stage_root = join(self.job_root, VERSIONS_DIR, self.version)
+        else:
+            self.version = run_id
+            self.stage_root = join(self.job_root, STAGING_DIR, run_id)
+
+    def _free_version_name(self, run_id: str) -> str:
+        """``run_id``, or ``run_id~N`` when a re-run would overwrite a live version."""
+        base = os.path.join(self.job_root, VERSIONS_DIR)
+        name, attempt = run_id, 1
+        while os.path.exists(os.path.join(base, name)):
+            attempt += 1
+            name = f"{run_id}~{attempt}"
+        return name
+
+    def stage(self, table: str, df: DataFrame) -> int:
+        """Write ``df`` to the staging location; return its row count (read back)."""
+        uri = join(self.stage_root, table)
+        write_table(df, uri, table)
+        self.staged[table] = uri
+        return self.spark.read.parquet(uri).count()
+
+    def table_uri(self, table: str) -> str:
+        return join(self.job_root, table)
+
+    def publish(self) -> dict[str, str]:
+        """Expose every staged table; return table -> published URI."""
+        published = {}
+        for table, staged in self.staged.items():
+            if self.local:
+                self._swap_symlink(table)
+            else:
+                df = self.spark.read.parquet(staged)
+                write_table(df, self.table_uri(table), table)
+            published[table] = self.table_uri(table)
+        if self.local:
+            self._prune_versions()
+        else:
+            fs, path = _fs_and_path(self.spark, self.stage_root)
+            fs.delete(path, True)
+        return published
+
+    def _swap_symlink(self, table: str) -> None:
+        link = os.path.join(self.job_root, table)
+        target = os.path.join(VERSIONS_DIR, self.version, table)  # relative: the lake can move
+        if os.path.isdir(link) and not os.path.islink(link):
+            # a plain folder from an older layout: move it into _versions once
+            legacy = os.path.join(self.job_root, VERSIONS_DIR, f"legacy-{int(time.time())}")
+            os.makedirs(legacy, exist_ok=True)
+            shutil.move(link, os.path.join(legacy, table))
+        tmp = os.path.join(self.job_root, f".{table}.swap-{os.getpid()}")
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+
+    def _prune_versions(self) -> None:
+        base = os.path.join(self.job_root, VERSIONS_DIR)
+        live = {
+            os.path.normpath(os.readlink(os.path.join(self.job_root, name))).split(os.sep)[1]
+            for name in os.listdir(self.job_root)
+            if os.path.islink(os.path.join(self.job_root, name))
+        }
+        versions = sorted(
+            (entry for entry in os.scandir(base) if entry.is_dir()),
+            key=lambda entry: entry.stat().st_mtime,
+            reverse=True,
+        )
+        for entry in versions[KEEP_VERSIONS:]:
+            if entry.name not in live:
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def quarantine_location(quarantine_root: str, dataset: str, job: str, run_id: str) -> str:
+    return join(to_uri(quarantine_root), dataset, f"job={job}", f"run_id={run_id}")
+
+
+def write_quarantine(
+    rejected: DataFrame, quarantine_root: str, dataset: str, job: str, run_id: str
+) -> str:
+    """Write rejected rows (with dataset/job/run_id in front) and return the URI."""
+    uri = quarantine_location(quarantine_root, dataset, job, run_id)
+    rest = [c for c in rejected.columns if c not in QUARANTINE_LEADING_COLUMNS]
+    out = rejected.select(
+        F.lit(dataset).alias("dataset"),
+        F.lit(job).alias("job"),
+        F.lit(run_id).alias("run_id"),
+        *[c for c in QUARANTINE_LEADING_COLUMNS if c not in ("dataset", "job", "run_id")],
+        *rest,
+    )
+    out.write.mode("overwrite").parquet(uri)
+    return uri

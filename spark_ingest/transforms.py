@@ -1,0 +1,232 @@
+"""KPI transforms: pure DataFrame -> DataFrame functions over VALID typed frames.
+
+Inputs are the frames returned by :mod:`spark_ingest.validate` (typed columns, no lineage).
+Rentals are aggregated before they meet the (small, broadcast) dimensions. Money stays decimal
+end to end (sums decimal(18,2), single amounts decimal(12,2)); averages are doubles; durations
+are hours as a double = seconds / 3600.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from spark_ingest.contract import AMOUNT_TYPE, MONEY_TOTAL_TYPE
+
+SECONDS_PER_HOUR = 3600.0
+TOP_USERS_LIMIT = 100
+
+USER_SUMMARY_COLUMNS = (
+    "user_id",
+    "first_name",
+    "last_name",
+    "email",
+    "is_active",
+    "creation_date",
+    "total_rental_transactions",
+    "total_spending",
+    "average_transaction_value",
+)
+
+
+def duration_hours(start: Column, end: Column) -> Column:
+    """Rental length in hours (double): whole seconds between the timestamps / 3600."""
+    seconds = F.unix_timestamp(end) - F.unix_timestamp(start)
+    return (seconds / F.lit(SECONDS_PER_HOUR)).cast("double")
+
+
+def _money_total(column: Column) -> Column:
+    return column.cast(MONEY_TOTAL_TYPE)
+
+
+def _average(total: Column, count: Column) -> Column:
+    return F.try_divide(total.cast("double"), count.cast("double")).cast("double")
+
+
+def _with_duration(rentals: DataFrame) -> DataFrame:
+    return rentals.withColumn(
+        "rental_duration_hours",
+        duration_hours(F.col("rental_start_time"), F.col("rental_end_time")),
+    )
+
+
+def transform_location_performance(rentals: DataFrame, locations: DataFrame) -> DataFrame:
+    """One row per pickup location with at least one valid rental.
+
+    Two-stage aggregation (location, vehicle) -> location counts distinct vehicles without
+    a countDistinct expansion.
+    """
+    per_vehicle = (
+        _with_duration(rentals)
+        .groupBy("pickup_location", "vehicle_id")
+        .agg(
+            F.sum("total_amount").alias("revenue"),
+            F.count(F.lit(1)).alias("transactions"),
+            F.max("total_amount").alias("max_amount"),
+            F.min("total_amount").alias("min_amount"),
+            F.sum("rental_duration_hours").alias("duration_hours"),
+        )
+    )
+    per_location = per_vehicle.groupBy("pickup_location").agg(
+        F.sum("revenue").alias("revenue"),
+        F.sum("transactions").alias("transactions"),
+        F.max("max_amount").alias("max_amount"),
+        F.min("min_amount").alias("min_amount"),
+        F.count(F.lit(1)).alias("vehicles"),
+        F.sum("duration_hours").alias("duration_hours"),
+    )
+    dims = F.broadcast(locations.select("location_id", "location_name", "city", "state"))
+    return per_location.join(
+        dims, on=per_location["pickup_location"] == dims["location_id"], how="left"
+    ).select(
+        F.col("pickup_location").cast("int").alias("location_id"),
+        F.col("location_name"),
+        F.col("city"),
+        F.col("state"),
+        _money_total(F.col("revenue")).alias("total_revenue_at_location"),
+        F.col("transactions").cast("bigint").alias("total_transactions_at_location"),
+        _average(F.col("revenue"), F.col("transactions")).alias(
+            "avg_transaction_amount_at_location"
+        ),
+        F.col("max_amount").cast(AMOUNT_TYPE).alias("max_transaction_amount_at_location"),
+        F.col("min_amount").cast(AMOUNT_TYPE).alias("min_transaction_amount_at_location"),
+        F.col("vehicles").cast("bigint").alias("unique_vehicles_rented_at_location"),
+        _average(F.col("duration_hours"), F.col("transactions")).alias(
+            "avg_rental_duration_hours_at_location"
+        ),
+    )
+
+
+def transform_vehicle_type_performance(rentals: DataFrame, vehicles: DataFrame) -> DataFrame:
+    """One row per vehicle_type (aggregated per vehicle first, then joined to the dimension)."""
+    per_vehicle = (
+        _with_duration(rentals)
+        .groupBy("vehicle_id")
+        .agg(
+            F.sum("total_amount").alias("revenue"),
+            F.count(F.lit(1)).alias("transactions"),
+            F.sum("rental_duration_hours").alias("duration_hours"),
+        )
+    )
+    dims = F.broadcast(vehicles.select("vehicle_id", "vehicle_type"))
+    per_type = (
+        per_vehicle.join(dims, on="vehicle_id", how="left")
+        .groupBy("vehicle_type")
+        .agg(
+            F.sum("revenue").alias("revenue"),
+            F.sum("transactions").alias("transactions"),
+            F.sum("duration_hours").alias("duration_hours"),
+        )
+    )
+    return per_type.select(
+        F.col("vehicle_type"),
+        _money_total(F.col("revenue")).alias("total_revenue_by_vehicle_type"),
+        F.col("transactions").cast("bigint").alias("total_transactions_by_vehicle_type"),
+        _average(F.col("duration_hours"), F.col("transactions")).alias(
+            "avg_rental_duration_hours_by_vehicle_type"
+        ),
+        _average(F.col("revenue"), F.col("transactions")).alias(
+            "avg_transaction_amount_by_vehicle_type"
+        ),
+    )
+
+
+def transform_user_transaction_summary(rentals: DataFrame, users: DataFrame) -> DataFrame:
+    """One row per user with at least one valid rental."""
+    per_user = rentals.groupBy("user_id").agg(
+        F.count(F.lit(1)).alias("transactions"),
+        F.sum("total_amount").alias("spending"),
+    )
+    dims = F.broadcast(
+        users.select("user_id", "first_name", "last_name", "email", "is_active", "creation_date")
+    )
+    return per_user.join(dims, on="user_id", how="left").select(
+        F.col("user_id"),
+        F.col("first_name"),
+        F.col("last_name"),
+        F.col("email"),
+        F.col("is_active").cast("boolean"),
+        F.col("creation_date").cast("date"),
+        F.col("transactions").cast("bigint").alias("total_rental_transactions"),
+        _money_total(F.col("spending")).alias("total_spending"),
+        _average(F.col("spending"), F.col("transactions")).alias("average_transaction_value"),
+    )
+
+
+def transform_overall_statistics(rentals: DataFrame) -> DataFrame:
+    """Exactly one row of overall figures (distinct counts via per-key pre-aggregation)."""
+    totals = rentals.agg(
+        F.sum("total_amount").alias("revenue"), F.count(F.lit(1)).alias("transactions")
+    )
+    users = rentals.select("user_id").distinct().agg(F.count(F.lit(1)).alias("users"))
+    vehicles = rentals.select("vehicle_id").distinct().agg(F.count(F.lit(1)).alias("vehicles"))
+    return (
+        totals.crossJoin(users)
+        .crossJoin(vehicles)
+        .select(
+            _money_total(F.coalesce(F.col("revenue"), F.lit(0))).alias("overall_total_revenue"),
+            _average(F.col("revenue"), F.col("transactions")).alias(
+                "overall_avg_transaction_value"
+            ),
+            F.col("transactions").cast("bigint").alias("overall_total_transactions"),
+            F.col("users").cast("bigint").alias("overall_total_unique_users"),
+            F.col("vehicles").cast("bigint").alias("overall_total_unique_vehicles_rented"),
+        )
+    )
+
+
+def transform_top_users_by_spending(
+    user_summary: DataFrame, limit: int = TOP_USERS_LIMIT
+) -> DataFrame:
+    """The ``limit`` highest spenders (ties broken by user_id), ranked 1..limit."""
+    order = (F.col("total_spending").desc(), F.col("user_id").asc())
+    top = user_summary.orderBy(*order).limit(limit)
+    return top.select(
+        *USER_SUMMARY_COLUMNS,
+        F.row_number().over(Window.orderBy(*order)).cast("int").alias("spending_rank"),
+    )
+
+
+def transform_rentals_fact(
+    rentals: DataFrame, vehicles: DataFrame, locations: DataFrame
+) -> DataFrame:
+    """One row per valid rental, enriched with vehicle and pickup/dropoff location attributes."""
+    vehicle_dims = F.broadcast(vehicles.select("vehicle_id", "vehicle_type", "brand"))
+
+    def location_dims(prefix: str) -> DataFrame:
+        return F.broadcast(
+            locations.select(
+                F.col("location_id").alias(f"{prefix}_location"),
+                F.col("location_name").alias(f"{prefix}_location_name"),
+                F.col("city").alias(f"{prefix}_city"),
+                F.col("state").alias(f"{prefix}_state"),
+            )
+        )
+
+    enriched = (
+        rentals.join(vehicle_dims, on="vehicle_id", how="left")
+        .join(location_dims("pickup"), on="pickup_location", how="left")
+        .join(location_dims("dropoff"), on="dropoff_location", how="left")
+    )
+    return enriched.select(
+        F.col("rental_id"),
+        F.col("user_id"),
+        F.col("vehicle_id"),
+        F.col("vehicle_type"),
+        F.col("brand"),
+        F.col("pickup_location").cast("int"),
+        F.col("pickup_location_name"),
+        F.col("pickup_city"),
+        F.col("pickup_state"),
+        F.col("dropoff_location").cast("int"),
+        F.col("dropoff_location_name"),
+        F.col("dropoff_city"),
+        F.col("dropoff_state"),
+        F.col("rental_start_time").cast("timestamp"),
+        F.col("rental_end_time").cast("timestamp"),
+        duration_hours(F.col("rental_start_time"), F.col("rental_end_time")).alias(
+            "rental_duration_hours"
+        ),
+        F.col("total_amount").cast(AMOUNT_TYPE),
+        F.to_date(F.col("rental_start_time")).alias("rental_date"),
+    )

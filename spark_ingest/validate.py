@@ -1,0 +1,234 @@
+"""Row-level validation: pure functions from a raw (all-string) DataFrame to (valid, rejected).
+
+ANSI mode is on, so a plain ``cast`` of bad text would kill the job: every parse here is a
+regular expression plus ``try_cast`` / ``try_to_timestamp``. Each row gets ``reason_codes``
+(every failing rule, in priority order) and ``reason_code`` (the first one).
+
+``annotate_*`` returns the raw columns + typed columns (prefixed ``t__``) + reason columns, so
+a caller can cache it once and :func:`split` it into valid and rejected frames.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from spark_ingest import contract as C
+
+TYPED_PREFIX = "t__"
+INTEGER_RE = r"^[+-]?[0-9]+$"
+DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
+DOUBLE_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+AMOUNT_RE = r"^[+-]?[0-9]+(\.[0-9]{1,2})?$"
+BOOLEAN_TRUE = ("1", "true")
+BOOLEAN_VALUES = ("0", "1", "true", "false")
+ID_COLUMNS = ("rental_id", "user_id", "vehicle_id")
+
+
+def typed(column: str) -> str:
+    return f"{TYPED_PREFIX}{column}"
+
+
+def _blank(value: Column) -> Column:
+    return value.isNull() | (F.trim(value) == "")
+
+
+def parse_column(name: str, rule: str) -> Column:
+    """The typed value of raw column ``name`` under ``rule``; null when blank or unparseable."""
+    raw = F.col(name)
+    text = F.trim(raw)
+    if rule == C.STRING:
+        value = text if name in ID_COLUMNS else raw
+        return F.when(~_blank(raw), value)
+    if rule == C.INTEGER:
+        return F.when(text.rlike(INTEGER_RE), text.try_cast("int"))
+    if rule == C.TIMESTAMP:
+        return F.when(text.rlike(TIMESTAMP_RE), F.try_to_timestamp(text, F.lit(C.TIMESTAMP_FORMAT)))
+    if rule == C.DATE:
+        return F.when(
+            text.rlike(DATE_RE), F.try_to_timestamp(text, F.lit(C.DATE_FORMAT)).cast("date")
+        )
+    if rule == C.BOOLEAN:
+        lowered = F.lower(text)
+        return F.when(lowered.isin(*BOOLEAN_VALUES), lowered.isin(*BOOLEAN_TRUE))
+    if rule == C.DOUBLE:
+        return F.when(text.rlike(DOUBLE_RE), text.try_cast("double"))
+    if rule == C.AMOUNT:
+        return F.when(text.rlike(AMOUNT_RE), text.try_cast(C.AMOUNT_TYPE))
+    raise ValueError(f"unknown parse rule {rule!r} for column {name!r}")
+
+
+def _detail(column: str, message: str) -> Column:
+    return F.concat(
+        F.lit(f"{column}='"), F.coalesce(F.col(column), F.lit("")), F.lit(f"' {message}")
+    )
+
+
+def _parse_checks(ds: C.Dataset) -> list[tuple[str, Column, Column]]:
+    """(reason code, failed?, detail) for the key and every typed column of ``ds``."""
+    checks: list[tuple[str, Column, Column]] = [
+        (C.NULL_KEY, _blank(F.col(ds.key)), F.lit(f"{ds.key} is null or blank"))
+    ]
+    for name, rule in ds.columns:
+        if rule == C.STRING:
+            continue
+        required = name == ds.key or name in ds.required
+        failed = F.col(typed(name)).isNull() & (F.lit(required) | ~_blank(F.col(name)))
+        if name == ds.key:
+            failed = failed & ~_blank(F.col(name))  # a blank key is NULL_KEY, not a parse error
+        checks.append((C.RULE_REASON[rule], failed, _detail(name, f"is not a valid {rule}")))
+    return checks
+
+
+def _with_reasons(
+    df: DataFrame, checks: list[tuple[str, Column, Column]], n_fields: int
+) -> DataFrame:
+    """Add ``reason_codes`` (priority order, distinct) and ``reason_detail``.
+
+    A malformed row (wrong number of fields) gets MALFORMED_ROW only: its fields are unreliable.
+    """
+    order = {code: i for i, code in enumerate(C.REASON_PRIORITY)}
+    checks = sorted(checks, key=lambda check: order[check[0]])
+    codes = F.array_distinct(
+        F.filter(
+            F.array(*[F.when(failed, F.lit(code)) for code, failed, _ in checks]),
+            lambda c: c.isNotNull(),
+        )
+    )
+    details = F.concat_ws("; ", *[F.when(failed, detail) for _, failed, detail in checks])
+    malformed = F.col(C.CORRUPT_RECORD).isNotNull()
+    return df.withColumns(
+        {
+            "reason_codes": F.when(malformed, F.array(F.lit(C.MALFORMED_ROW))).otherwise(codes),
+            "reason_detail": F.when(
+                malformed, F.lit(f"{C.REASON_CODES[C.MALFORMED_ROW]} (expected {n_fields} fields)")
+            ).otherwise(details),
+        }
+    )
+
+
+def _typed_columns(ds: C.Dataset) -> list[Column]:
+    return [parse_column(name, rule).alias(typed(name)) for name, rule in ds.columns]
+
+
+def _dedupe(df: DataFrame, ds: C.Dataset) -> DataFrame:
+    """Deterministic DUPLICATE_KEY among otherwise-valid rows.
+
+    Keep the row from the greatest source file name (then full path), then the smallest
+    sha2(raw_record); every other otherwise-valid row with the same key is quarantined.
+    """
+    clean = F.size("reason_codes") == 0
+    window = Window.partitionBy(F.col(typed(ds.key)), clean).orderBy(
+        F.regexp_extract(F.col(C.SOURCE_FILE), r"([^/]*)$", 1).desc(),
+        F.col(C.SOURCE_FILE).desc(),
+        F.sha2(F.col(C.RAW_RECORD), 256).asc(),
+    )
+    duplicate = clean & (F.row_number().over(window) > 1)
+    return df.withColumns(
+        {
+            "reason_codes": F.when(duplicate, F.array(F.lit(C.DUPLICATE_KEY))).otherwise(
+                F.col("reason_codes")
+            ),
+            "reason_detail": F.when(
+                duplicate,
+                F.concat(
+                    F.lit(f"{ds.key}='"),
+                    F.col(typed(ds.key)).cast("string"),
+                    F.lit("' repeats a kept row"),
+                ),
+            ).otherwise(F.col("reason_detail")),
+        }
+    )
+
+
+def _finish(df: DataFrame) -> DataFrame:
+    return df.withColumn("reason_code", F.get(F.col("reason_codes"), 0))
+
+
+def annotate_dimension(raw: DataFrame, ds: C.Dataset) -> DataFrame:
+    """Typed columns + reasons for a dimension (keys present and unique, types parse)."""
+    df = raw.select("*", *_typed_columns(ds))
+    df = _with_reasons(df, _parse_checks(ds), len(ds.columns))
+    return _finish(_dedupe(df, ds))
+
+
+def _key_flag(valid_dim: DataFrame, key: str, flag: str) -> DataFrame:
+    return F.broadcast(valid_dim.select(F.col(key).alias(f"_k_{flag}"), F.lit(True).alias(flag)))
+
+
+def annotate_rentals(
+    raw: DataFrame, users: DataFrame, vehicles: DataFrame, locations: DataFrame
+) -> DataFrame:
+    """Typed columns + reasons for rentals; ``users``/``vehicles``/``locations`` are the VALID
+    typed dimension frames (keys unique)."""
+    ds = C.RENTAL_TRANSACTIONS
+    df = raw.select("*", *_typed_columns(ds))
+    lookups = (
+        (users, "user_id", typed("user_id"), "_has_user"),
+        (vehicles, "vehicle_id", typed("vehicle_id"), "_has_vehicle"),
+        (locations, "location_id", typed("pickup_location"), "_has_pickup"),
+        (locations, "location_id", typed("dropoff_location"), "_has_dropoff"),
+    )
+    for dim, key, fk, flag in lookups:
+        df = df.join(
+            _key_flag(dim, key, flag), on=F.col(fk) == F.col(f"_k_{flag}"), how="left"
+        ).drop(f"_k_{flag}")
+    amount = F.col(typed("total_amount"))
+    start, end = F.col(typed("rental_start_time")), F.col(typed("rental_end_time"))
+    checks = [
+        *_parse_checks(ds),
+        (C.NEGATIVE_AMOUNT, amount < 0, _detail("total_amount", "is negative")),
+        (
+            C.END_BEFORE_START,
+            F.coalesce(end < start, F.lit(False)),
+            F.lit("rental_end_time is before rental_start_time"),
+        ),
+        (C.ORPHAN_USER, F.col("_has_user").isNull(), _detail("user_id", "is not a valid user")),
+        (
+            C.ORPHAN_VEHICLE,
+            F.col("_has_vehicle").isNull(),
+            _detail("vehicle_id", "is not a valid vehicle"),
+        ),
+        (
+            C.ORPHAN_PICKUP_LOCATION,
+            F.col(typed("pickup_location")).isNotNull() & F.col("_has_pickup").isNull(),
+            _detail("pickup_location", "is not a valid location"),
+        ),
+        (
+            C.ORPHAN_DROPOFF_LOCATION,
+            F.col(typed("dropoff_location")).isNotNull() & F.col("_has_dropoff").isNull(),
+            _detail("dropoff_location", "is not a valid location"),
+        ),
+    ]
+    checks = [(code, F.coalesce(failed, F.lit(False)), d) for code, failed, d in checks]
+    df = _with_reasons(df, checks, len(ds.columns))
+    df = df.drop("_has_user", "_has_vehicle", "_has_pickup", "_has_dropoff")
+    return _finish(_dedupe(df, ds))
+
+
+def split(annotated: DataFrame, ds: C.Dataset) -> tuple[DataFrame, DataFrame]:
+    """(valid typed rows, rejected rows) of an annotated frame."""
+    is_valid = F.col("reason_code").isNull()
+    valid = annotated.filter(is_valid).select(
+        *[F.col(typed(name)).alias(name) for name in ds.column_names]
+    )
+    rejected = annotated.filter(~is_valid).select(
+        C.SOURCE_FILE,
+        "reason_code",
+        "reason_codes",
+        "reason_detail",
+        C.RAW_RECORD,
+        *ds.column_names,
+    )
+    return valid, rejected
+
+
+def validate_dimension(raw: DataFrame, ds: C.Dataset) -> tuple[DataFrame, DataFrame]:
+    return split(annotate_dimension(raw, ds), ds)
+
+
+def validate_rentals(
+    raw: DataFrame, users: DataFrame, vehicles: DataFrame, locations: DataFrame
+) -> tuple[DataFrame, DataFrame]:
+    return split(annotate_rentals(raw, users, vehicles, locations), C.RENTAL_TRANSACTIONS)

@@ -1,0 +1,405 @@
+"""`carrental deploy` / `destroy`: change sets against moto, exact API calls with Stubber."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+from moto.cloudformation.parsing import resource_class_from_type
+
+from orchestration.aws import deploy as deploy_module
+from orchestration.aws.deploy import DeployError, deploy, destroy
+from orchestration.aws.packaging import build_artifacts
+from orchestration.aws.template import TEMPLATE_PATH, load_template
+
+from .conftest import REGION
+
+BUCKET = "carrental-test-lake"
+STACK = "carrental-test"
+
+
+def _references(node: Any) -> set[str]:
+    """Logical ids a template fragment refers to (Ref, GetAtt, ${X} / ${X.Attr} in Sub)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0])
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+                if not isinstance(value, str):
+                    found |= _references(value[1])
+            else:
+                found |= _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _references(item)
+    return found
+
+
+def moto_subset(template: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The template minus resource types moto cannot create (and whatever refers to them)."""
+    resources = dict(template["Resources"])
+    removed = {
+        name for name, res in resources.items() if resource_class_from_type(res["Type"]) is None
+    }
+    changed = True
+    while changed:
+        changed = False
+        for name, res in list(resources.items()):
+            if name not in removed and _references(res) & removed:
+                removed.add(name)
+                changed = True
+    subset = dict(template)
+    subset["Resources"] = {k: v for k, v in resources.items() if k not in removed}
+    subset["Outputs"] = {
+        k: v for k, v in template["Outputs"].items() if not (_references(v) & removed)
+    }
+    return subset, removed
+
+
+@pytest.fixture
+def bundle(fake_repo: Path, tmp_path: Path):
+    return build_artifacts(tmp_path / "out", repo_root=fake_repo)
+
+
+def test_deploy_drives_change_sets_on_moto(aws_credentials, bundle, tmp_path):
+    subset, removed = moto_subset(load_template())
+    # What moto cannot model is covered by the Stubber tests below; the rest must deploy.
+    assert {"DataBucket", "EmrJobRole", "CrawlerRole", "AlertTopic", "DbtLogGroup"} <= set(
+        subset["Resources"]
+    )
+    assert "EmrApplication" in removed
+    template_path = tmp_path / "subset.json"
+    template_path.write_text(json.dumps(subset))
+    messages: list[str] = []
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = boto3.Session(region_name=REGION)
+        result = deploy(
+            stack_name=STACK,
+            bucket=BUCKET,
+            session=session,
+            alert_email="ops@example.com",
+            bundle=bundle,
+            template_path=template_path,
+            delay=0.01,
+            progress=messages.append,
+        )
+        assert result.operations == ["CREATE", "UPDATE"]
+        # moto fills no Outputs for stacks made by change sets; the Stubber test covers them.
+        assert result.artifacts_prefix == bundle.prefix
+        s3 = session.client("s3")
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+        assert keys == {
+            f"{bundle.prefix}/{name}"
+            for name in (
+                "jobs/vehicle_location_performance.py",
+                "jobs/user_transaction_analysis.py",
+                "spark_ingest.zip",
+                "dbt_bundle.zip",
+                "statemachine/car_rental_pipeline.asl.json",
+                "manifest.json",
+            )
+        }
+        sns = session.client("sns")
+        topics = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+        assert [t.rsplit(":", 1)[1] for t in topics] == ["dev-carrental-alerts"]
+        iam = session.client("iam")
+        role = iam.get_role(RoleName="dev-carrental-emr-job")["Role"]
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+            "Service": "emr-serverless.amazonaws.com"
+        }
+        params = {
+            p["ParameterKey"]: p["ParameterValue"]
+            for p in session.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0][
+                "Parameters"
+            ]
+        }
+        assert params["ArtifactsPrefix"] == bundle.prefix
+        assert params["AlertEmail"] == "ops@example.com"
+
+        # The same sources again: same prefix, and the stack already matches.
+        again = deploy(
+            stack_name=STACK,
+            bucket=BUCKET,
+            session=session,
+            bundle=bundle,
+            template_path=template_path,
+            delay=0.01,
+        )
+        assert again.artifacts_prefix == bundle.prefix
+        assert again.operations in (["NO_CHANGES"], ["UPDATE"])  # moto may not diff
+
+        assert destroy(stack_name=STACK, session=session, delay=0.01) is True
+        assert destroy(stack_name=STACK, session=session, delay=0.01) is False
+    assert any("bootstrapping" in m for m in messages)
+
+
+def _stack(status: str, outputs: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "Stacks": [
+            {
+                "StackName": STACK,
+                "StackStatus": status,
+                "CreationTime": "2024-01-01T00:00:00Z",
+                "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in (outputs or {}).items()],
+            }
+        ]
+    }
+
+
+class _Session:
+    """A session whose clients are the stubbed ones."""
+
+    def __init__(self, **clients):
+        self.clients = clients
+
+    def client(self, name: str):
+        return self.clients[name]
+
+
+def test_update_of_existing_stack_makes_exact_calls(aws_credentials, bundle):
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    body = TEMPLATE_PATH.read_text()
+    with Stubber(cfn) as cfn_stub, Stubber(s3) as s3_stub:
+        cfn_stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": STACK})
+        for name in bundle.files:
+            s3_stub.add_response(
+                "put_object",
+                {},
+                {
+                    "Bucket": BUCKET,
+                    "Key": f"{bundle.prefix}/{name}",
+                    "Body": ANY,
+                    "ContentType": ANY,
+                    "Metadata": ANY,
+                },
+            )
+        cfn_stub.add_response(
+            "create_change_set",
+            {"Id": "cs-1", "StackId": "stack-1"},
+            {
+                "StackName": STACK,
+                "ChangeSetName": ANY,
+                "ChangeSetType": "UPDATE",
+                "TemplateBody": body,
+                "Parameters": [
+                    {"ParameterKey": "EnvironmentName", "UsePreviousValue": True},
+                    {"ParameterKey": "BucketName", "ParameterValue": BUCKET},
+                    {"ParameterKey": "ScheduleExpression", "ParameterValue": "cron(0 5 * * ? *)"},
+                    {"ParameterKey": "AlertEmail", "UsePreviousValue": True},
+                    {"ParameterKey": "ArtifactsPrefix", "ParameterValue": bundle.prefix},
+                ],
+                "Capabilities": ["CAPABILITY_NAMED_IAM"],
+                "Tags": ANY,
+            },
+        )
+        cfn_stub.add_response(
+            "describe_change_set",
+            {"Status": "CREATE_COMPLETE", "Changes": [{"Type": "Resource"}]},
+            {"StackName": STACK, "ChangeSetName": ANY},
+        )
+        cfn_stub.add_response("execute_change_set", {}, {"StackName": STACK, "ChangeSetName": ANY})
+        cfn_stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": STACK})
+        cfn_stub.add_response(
+            "describe_stacks",
+            _stack("UPDATE_COMPLETE", {"StateMachineArn": "arn:sm"}),
+            {"StackName": STACK},
+        )
+        result = deploy(
+            stack_name=STACK,
+            bucket=BUCKET,
+            session=_Session(cloudformation=cfn, s3=s3),
+            schedule="cron(0 5 * * ? *)",
+            bundle=bundle,
+            delay=0.01,
+        )
+        cfn_stub.assert_no_pending_responses()
+        s3_stub.assert_no_pending_responses()
+    assert result.operations == ["UPDATE"]
+    assert result.outputs == {"StateMachineArn": "arn:sm"}
+
+
+def test_no_changes_deletes_the_change_set(aws_credentials, bundle):
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    with Stubber(cfn) as stub:
+        stub.add_response("create_change_set", {"Id": "cs"}, None)
+        stub.add_response(
+            "describe_change_set",
+            {
+                "Status": "FAILED",
+                "StatusReason": "The submitted information didn't contain changes.",
+            },
+            None,
+        )
+        stub.add_response("delete_change_set", {}, {"StackName": STACK, "ChangeSetName": "cs-name"})
+        outcome = deploy_module.apply_change_set(
+            cfn, STACK, "{}", [], change_set_type="UPDATE", name="cs-name", delay=0.01
+        )
+        stub.assert_no_pending_responses()
+    assert outcome == "NO_CHANGES"
+
+
+def test_broken_stack_is_refused_before_any_upload(aws_credentials, bundle):
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    with Stubber(cfn) as stub, Stubber(s3):
+        stub.add_response("describe_stacks", _stack("ROLLBACK_COMPLETE"), {"StackName": STACK})
+        with pytest.raises(DeployError, match="ROLLBACK_COMPLETE") as info:
+            deploy(
+                stack_name=STACK,
+                bucket=BUCKET,
+                session=_Session(cloudformation=cfn, s3=s3),
+                bundle=bundle,
+            )
+    assert "carrental destroy" in info.value.hint
+
+
+def test_destroy_asks_for_confirmation(monkeypatch):
+    from typer.testing import CliRunner
+
+    from carrental.cli import app
+
+    called: list[str] = []
+    monkeypatch.setattr(
+        "orchestration.aws.deploy.destroy", lambda **kw: called.append(kw["stack_name"]) or True
+    )
+    monkeypatch.setattr("carrental.commands.deploy._session", lambda region: object())
+    runner = CliRunner()
+    declined = runner.invoke(
+        app, ["destroy", "--stack-name", STACK, "--region", REGION], input="n\n"
+    )
+    assert declined.exit_code != 0 and called == []
+    accepted = runner.invoke(app, ["destroy", "--stack-name", STACK, "--region", REGION, "--yes"])
+    assert accepted.exit_code == 0, accepted.output
+    assert called == [STACK]
+
+
+def test_help_has_examples():
+    from typer.testing import CliRunner
+
+    from carrental.cli import app
+
+    for command in ("deploy", "destroy", "package"):
+        out = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert out.exit_code == 0
+        assert "Examples:" in out.output, command
+    assert io  # keep the import for readers of the stubbed bodies
+
+
+def test_first_deploy_bootstraps_then_uploads_then_updates(aws_credentials, bundle):
+    """The full template (which moto cannot create) through the exact call sequence."""
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    body = TEMPLATE_PATH.read_text()
+    calls: list[str] = []
+    cfn.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+    s3.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+    with Stubber(cfn) as cfn_stub, Stubber(s3) as s3_stub:
+        cfn_stub.add_client_error(
+            "describe_stacks",
+            "ValidationError",
+            f"Stack with id {STACK} does not exist",
+            expected_params={"StackName": STACK},
+        )
+        for change_set_type, prefix, params in (
+            ("CREATE", "", None),
+            ("UPDATE", bundle.prefix, None),
+        ):
+            if change_set_type == "UPDATE":
+                for name in bundle.files:
+                    s3_stub.add_response(
+                        "put_object",
+                        {},
+                        {
+                            "Bucket": BUCKET,
+                            "Key": f"{bundle.prefix}/{name}",
+                            "Body": ANY,
+                            "ContentType": ANY,
+                            "Metadata": ANY,
+                        },
+                    )
+                params = [
+                    {"ParameterKey": "EnvironmentName", "ParameterValue": "prod"},
+                    {"ParameterKey": "BucketName", "ParameterValue": BUCKET},
+                    {"ParameterKey": "ScheduleExpression", "UsePreviousValue": True},
+                    {"ParameterKey": "AlertEmail", "UsePreviousValue": True},
+                    {"ParameterKey": "ArtifactsPrefix", "ParameterValue": prefix},
+                ]
+            else:
+                params = [
+                    {"ParameterKey": "EnvironmentName", "ParameterValue": "prod"},
+                    {"ParameterKey": "BucketName", "ParameterValue": BUCKET},
+                    {"ParameterKey": "ArtifactsPrefix", "ParameterValue": ""},
+                ]
+            cfn_stub.add_response(
+                "create_change_set",
+                {"Id": f"cs-{change_set_type}"},
+                {
+                    "StackName": STACK,
+                    "ChangeSetName": ANY,
+                    "ChangeSetType": change_set_type,
+                    "TemplateBody": body,
+                    "Parameters": params,
+                    "Capabilities": ["CAPABILITY_NAMED_IAM"],
+                    "Tags": ANY,
+                },
+            )
+            cfn_stub.add_response(
+                "describe_change_set",
+                {"Status": "CREATE_COMPLETE", "Changes": []},
+                {"StackName": STACK, "ChangeSetName": ANY},
+            )
+            cfn_stub.add_response(
+                "execute_change_set", {}, {"StackName": STACK, "ChangeSetName": ANY}
+            )
+            done = "CREATE_COMPLETE" if change_set_type == "CREATE" else "UPDATE_COMPLETE"
+            cfn_stub.add_response("describe_stacks", _stack(done), {"StackName": STACK})
+        cfn_stub.add_response(
+            "describe_stacks",
+            _stack("UPDATE_COMPLETE", {"StateMachineArn": "arn:sm", "DataBucketName": BUCKET}),
+            {"StackName": STACK},
+        )
+        result = deploy(
+            stack_name=STACK,
+            bucket=BUCKET,
+            session=_Session(cloudformation=cfn, s3=s3),
+            environment="prod",
+            bundle=bundle,
+            delay=0.01,
+        )
+        cfn_stub.assert_no_pending_responses()
+        s3_stub.assert_no_pending_responses()
+    assert result.operations == ["CREATE", "UPDATE"]
+    assert result.outputs["StateMachineArn"] == "arn:sm"
+    uploads = [i for i, c in enumerate(calls) if c == "PutObject"]
+    executes = [i for i, c in enumerate(calls) if c == "ExecuteChangeSet"]
+    # Uploads happen after the bootstrap stack exists and before the update that reads them.
+    assert executes[0] < uploads[0] and uploads[-1] < executes[1]
+
+
+def test_deploy_without_credentials_is_an_environment_problem(monkeypatch):
+    from typer.testing import CliRunner
+
+    from carrental.cli import app
+
+    monkeypatch.setattr(boto3.Session, "get_credentials", lambda self: None)
+    out = CliRunner().invoke(
+        app, ["deploy", "--stack-name", STACK, "--region", REGION, "--bucket", BUCKET]
+    )
+    assert out.exit_code != 0
+    assert "no AWS credentials" in str(out.exception)
+    assert out.exception.exit_code == 4

@@ -1,0 +1,262 @@
+"""The CloudFormation template: least-privilege IAM, and every resource the issue asks for."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestration.aws.template import TEMPLATE_PATH, iam_statements, load_template
+
+TEMPLATE = load_template()
+RESOURCES = TEMPLATE["Resources"]
+
+#: The only actions AWS accepts solely on Resource "*" (no resource-level permissions):
+#: CloudWatch Logs delivery for Step Functions logging, and X-Ray for its tracing.
+AWS_REQUIRES_STAR = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
+
+_PREFIXES = (
+    "artifacts|data/raw|data/processed|data/quarantine|data/analytics|runs|"
+    "logs/emr-serverless|athena-results"
+)
+#: A wildcard inside a resource is allowed only below one of these scopes.
+SCOPED_WILDCARDS = [
+    rf"^arn:\$\{{AWS::Partition\}}:s3:::\$\{{BucketName\}}/({_PREFIXES})/\*$",
+    r"^arn:\$\{AWS::Partition\}:s3:::\$\{BucketName\}/runs/\*/dbt/\*$",
+    r":table/car_rental_(db|analytics)/\*$",
+    r":/applications/\$\{EmrApplication\.ApplicationId\}/jobruns/\*$",
+    r":rule/StepFunctions\*$",
+    r":log-group:/aws-glue/crawlers:\*$",
+    r":kms:\$\{AWS::Region\}:\$\{AWS::AccountId\}:key/\*$",  # only with kms:ViaService
+]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_text(resource: Any) -> str:
+    """A resource as text: Fn::Sub strings as written, Ref/GetAtt as their target."""
+    if isinstance(resource, str):
+        return resource
+    if "Fn::Sub" in resource:
+        return resource["Fn::Sub"]
+    if "Ref" in resource:
+        return f"<ref {resource['Ref']}>"
+    if "Fn::GetAtt" in resource:
+        return f"<getatt {'.'.join(resource['Fn::GetAtt'])}>"
+    raise AssertionError(f"unexpected resource form {resource!r}")
+
+
+STATEMENTS = iam_statements(TEMPLATE)
+
+
+def test_every_role_has_an_inline_policy_and_no_managed_full_access():
+    roles = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::IAM::Role"}
+    assert set(roles) == {
+        "EmrJobRole",
+        "CrawlerRole",
+        "DbtRunnerRole",
+        "StepFunctionsRole",
+        "SchedulerRole",
+    }
+    for name, role in roles.items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+        trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert len(trust) == 1 and list(trust[0]["Principal"]) == ["Service"], name
+        assert trust[0]["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+        }, name
+    assert "FullAccess" not in TEMPLATE_PATH.read_text()
+
+
+@pytest.mark.parametrize(
+    "role,policy,statement", STATEMENTS, ids=[f"{r}.{s.get('Sid')}" for r, _, s in STATEMENTS]
+)
+def test_statement_is_least_privilege(role, policy, statement):
+    assert statement["Effect"] == "Allow"
+    assert "NotAction" not in statement and "NotResource" not in statement
+    actions = _as_list(statement["Action"])
+    for action in actions:
+        assert "*" not in action, f"wildcard action {action}"
+        assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", action), action
+    for resource in map(_resource_text, _as_list(statement["Resource"])):
+        if resource == "*":
+            assert set(actions) <= AWS_REQUIRES_STAR, f"{role}: {actions} on *"
+            continue
+        if "*" in resource:
+            assert any(re.search(p, resource) for p in SCOPED_WILDCARDS), resource
+        if resource.endswith(":key/*"):
+            assert "kms:ViaService" in json.dumps(statement["Condition"])
+        assert not re.search(r"s3:::\$\{BucketName\}/\*", resource), "whole-bucket access"
+    if "s3:ListBucket" in actions:
+        assert "s3:prefix" in json.dumps(statement.get("Condition", {})), role
+
+
+def test_pass_role_and_sync_rules_only_where_needed():
+    passing = [(r, s) for r, _, s in STATEMENTS if "iam:PassRole" in _as_list(s["Action"])]
+    assert len(passing) == 1
+    role, statement = passing[0]
+    assert role == "StepFunctionsRole"
+    assert statement["Resource"] == {"Fn::GetAtt": ["EmrJobRole", "Arn"]}
+    assert statement["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}
+    }
+    events = [s for _, _, s in STATEMENTS if any(a.startswith("events:") for a in s["Action"])]
+    assert len(events) == 1
+    assert sorted(events[0]["Action"]) == [
+        "events:DescribeRule",
+        "events:PutRule",
+        "events:PutTargets",
+    ]
+    assert _resource_text(events[0]["Resource"]).endswith(":rule/StepFunctions*")
+
+
+def test_only_the_emr_job_role_touches_the_quarantine():
+    for role, _, statement in STATEMENTS:
+        text = json.dumps(statement)
+        if "data/quarantine" in text:
+            assert role == "EmrJobRole", role
+    policy = RESOURCES["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = next(s for s in policy if s["Sid"] == "QuarantineReadOnlyByJobRoleOrReviewer")
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert _resource_text(deny["Resource"]).endswith("/data/quarantine/*")
+    allowed = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert allowed[0] == {"Fn::GetAtt": ["EmrJobRole", "Arn"]}
+    assert allowed[1]["Fn::If"][0] == "HasQuarantineReviewer"
+
+
+def test_bucket_is_encrypted_versioned_private_tls_only_with_lifecycle():
+    bucket = RESOURCES["DataBucket"]["Properties"]
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    prefixes = {r.get("Prefix") for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert {"logs/", "athena-results/"} <= prefixes
+    policy = RESOURCES["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    tls = next(s for s in policy if s["Sid"] == "DenyInsecureTransport")
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+
+def test_emr_application_scales_to_zero():
+    app = RESOURCES["EmrApplication"]["Properties"]
+    assert TEMPLATE["Parameters"]["EmrReleaseLabel"]["Default"] == "emr-spark-8.0.0"
+    assert app["ReleaseLabel"] == {"Ref": "EmrReleaseLabel"}
+    assert app["AutoStartConfiguration"] == {"Enabled": True}
+    assert app["AutoStopConfiguration"]["Enabled"] is True
+    assert set(app["MaximumCapacity"]) == {"Cpu", "Memory"}
+    assert "InitialCapacity" not in app
+
+
+def test_sns_athena_codebuild_and_state_machine_settings():
+    topic = RESOURCES["AlertTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"]
+    assert RESOURCES["AlertEmailSubscription"]["Condition"] == "HasAlertEmail"
+    workgroup = RESOURCES["AthenaWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+    assert workgroup["EnforceWorkGroupConfiguration"] is True
+    assert workgroup["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoff"}
+    assert workgroup["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"]
+    project = RESOURCES["DbtProject"]["Properties"]
+    assert project["Source"]["BuildSpec"] == "buildspec.yml"
+    assert project["Environment"]["PrivilegedMode"] is False
+    assert project["LogsConfig"]["CloudWatchLogs"]["GroupName"] == {"Ref": "DbtLogGroup"}
+    machine = RESOURCES["StateMachine"]["Properties"]
+    assert machine["LoggingConfiguration"]["Level"] == "ALL"
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+    destination = machine["LoggingConfiguration"]["Destinations"][0]
+    assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {
+        "Fn::GetAtt": ["StateMachineLogGroup", "Arn"]
+    }
+    schedule = RESOURCES["PipelineSchedule"]["Properties"]
+    assert schedule["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
+    assert schedule["Target"]["Arn"] == {"Ref": "StateMachine"}
+    assert schedule["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+
+
+def test_every_log_group_has_a_retention():
+    groups = [v for v in RESOURCES.values() if v["Type"] == "AWS::Logs::LogGroup"]
+    assert len(groups) == 2
+    for group in groups:
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_parameters_and_nothing_account_specific():
+    assert {
+        "EnvironmentName",
+        "BucketName",
+        "ScheduleExpression",
+        "AlertEmail",
+        "ArtifactsPrefix",
+    } <= set(TEMPLATE["Parameters"])
+    text = TEMPLATE_PATH.read_text()
+    assert not re.search(r"(?<![0-9])[0-9]{12}(?![0-9])", text.replace("{12}", "")), "account id"
+    assert not re.search(r"\b(us|eu|ap|sa|ca|me|af)-[a-z]+-[0-9]\b", text), "hard-coded region"
+
+
+def test_every_checkov_skip_has_a_written_reason():
+    for name, resource in RESOURCES.items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), name
+            assert len(skip.get("comment", "")) > 40, f"{name} {skip['id']} lacks a reason"
+
+
+def _tool(name: str) -> str:
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        found = shutil.which(name)
+        if not found:
+            pytest.skip(f"{name} is not installed")
+        return found
+    return str(path)
+
+
+@pytest.mark.slow
+def test_cfn_lint_and_checkov_are_clean():
+    lint = subprocess.run(
+        [_tool("cfn-lint"), str(TEMPLATE_PATH)], capture_output=True, text=True, timeout=300
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    checkov = subprocess.run(
+        [
+            _tool("checkov"),
+            "--quiet",
+            "--compact",
+            "--framework",
+            "cloudformation",
+            "-d",
+            str(TEMPLATE_PATH.parent),
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"BC_SKIP_MAPPING": "TRUE", "PATH": "/usr/bin:/bin"},
+    )
+    report = json.loads(checkov.stdout)
+    summary = report["summary"]
+    assert summary["failed"] == 0, checkov.stdout[-3000:]
+    assert summary["passed"] > 40

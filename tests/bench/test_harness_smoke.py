@@ -1,0 +1,232 @@
+"""Smoke test of the `make bench` harness on 2000 hand-written rentals, one repeat.
+
+No timing assertions: it checks that every side and job has a row with every column, that the
+ratios are the measured medians divided by the baseline's, and that the sides that ran agree on
+the overall revenue (computed here independently with plain Python).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import statistics
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bench.harness import (
+    BASELINE,
+    DUCKDB_SQL,
+    METRICS,
+    SIDES,
+    TOTAL,
+    BenchConfig,
+    render_markdown,
+    run_bench,
+    write_report,
+)
+from spark_ingest.layout import JOBS
+
+N_RENTALS = 2000
+VEHICLE_TYPES = ("economy", "compact", "midsize", "suv", "luxury", "van")
+
+
+def write_raw(raw: Path, n_rentals: int = N_RENTALS) -> tuple[Decimal, int]:
+    """Write a small clean raw layout; return the expected overall revenue and count."""
+    rng = random.Random(7)
+    tables = {
+        "vehicles": (
+            [
+                "active",
+                "vehicle_license_number",
+                "registration_name",
+                "license_type",
+                "expiration_date",
+                "permit_license_number",
+                "certification_date",
+                "vehicle_year",
+                "base_telematics_id",
+                "vehicle_type",
+                "brand",
+                "vehicle_id",
+            ],
+            [
+                [
+                    1,
+                    f"L{i}",
+                    f"Reg {i}",
+                    "FHV",
+                    "2027-01-01",
+                    f"P{i}",
+                    "2020-01-01",
+                    2019,
+                    f"B{i}",
+                    VEHICLE_TYPES[i % 6],
+                    "Brand",
+                    f"V{i:04d}",
+                ]
+                for i in range(50)
+            ],
+        ),
+        "locations": (
+            [
+                "location_id",
+                "location_name",
+                "address",
+                "city",
+                "state",
+                "zip_code",
+                "latitude",
+                "longitude",
+            ],
+            [
+                [i, f"Loc {i}", f"{i} Main St", "Springfield", "IL", f"{62700 + i}", 39.7, -89.6]
+                for i in range(1, 11)
+            ],
+        ),
+        "users": (
+            [
+                "user_id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone_number",
+                "driver_license_number",
+                "driver_license_expiry",
+                "creation_date",
+                "is_active",
+            ],
+            [
+                [
+                    f"U{i:04d}",
+                    f"First{i}",
+                    f"Last{i}",
+                    f"u{i}@example.com",
+                    "555-0100",
+                    f"D{i}",
+                    "2028-01-01",
+                    "2023-01-01",
+                    i % 5 != 0,
+                ]
+                for i in range(200)
+            ],
+        ),
+    }
+    start0 = datetime(2024, 1, 1)
+    rentals, total = [], Decimal("0")
+    for i in range(n_rentals):
+        start = start0 + timedelta(minutes=rng.randrange(0, 60 * 24 * 90))
+        end = start + timedelta(minutes=rng.randrange(0, 60 * 72))
+        amount = Decimal(rng.randrange(1000, 90000)) / 100
+        total += amount
+        rentals.append(
+            [
+                f"R{i:06d}",
+                f"U{rng.randrange(200):04d}",
+                f"V{rng.randrange(50):04d}",
+                f"{start:%Y-%m-%d %H:%M:%S}",
+                f"{end:%Y-%m-%d %H:%M:%S}",
+                rng.randint(1, 10),
+                rng.randint(1, 10),
+                f"{amount:.2f}",
+            ]
+        )
+    tables["rental_transactions"] = (
+        [
+            "rental_id",
+            "user_id",
+            "vehicle_id",
+            "rental_start_time",
+            "rental_end_time",
+            "pickup_location",
+            "dropoff_location",
+            "total_amount",
+        ],
+        rentals,
+    )
+    for dataset, (header, rows) in tables.items():
+        folder = raw / dataset
+        folder.mkdir(parents=True)
+        with open(folder / f"{dataset}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow([int(v) if isinstance(v, bool) else v for v in row])
+    return total, n_rentals
+
+
+@pytest.mark.slow
+def test_harness_reports_every_side_and_ratio(tmp_path: Path) -> None:
+    expected_revenue, expected_count = write_raw(tmp_path / "lake" / "data" / "raw")
+    # The two references only: the project's jobs have their own tests, and a 2-core machine
+    # shared with other suites makes every extra spark-submit expensive.
+    config = BenchConfig(
+        repeats=1,
+        raw_dir=tmp_path / "lake" / "data" / "raw",
+        results_dir=tmp_path / "results",
+        sides=(BASELINE, DUCKDB_SQL),
+    )
+
+    report = run_bench(config)
+    md_path, json_path = write_report(report, config.results_dir)
+
+    check_report(report, expected_revenue, expected_count)
+    saved = json.loads(json_path.read_text())
+    assert saved["rows"] == json.loads(json.dumps(report["rows"]))
+    assert md_path.read_text() == render_markdown(report)
+
+
+def check_report(report: dict, expected_revenue: Decimal, expected_count: int) -> None:
+    # One row per side and job plus a "both jobs" total row, every column present.
+    keys = {(row["side"], row["job"]) for row in report["rows"]}
+    assert keys == {(side, job) for side in SIDES for job in (*JOBS, TOTAL)}
+    columns = {"label", "status", "note", "runs_ok", "runs", "speedup"}
+    columns |= {metric for metric in METRICS} | {f"{metric}_ratio" for metric in METRICS}
+    for row in report["rows"]:
+        assert columns <= row.keys()
+    for side in set(SIDES) - {BASELINE, DUCKDB_SQL}:
+        assert report["sides"][side]["status"] == "skipped"
+
+    # The two references always run; their numbers are medians of the recorded runs.
+    sides = report["sides"]
+    assert sides[BASELINE]["status"] == "measured", sides[BASELINE]["note"]
+    assert sides[DUCKDB_SQL]["status"] == "measured", sides[DUCKDB_SQL]["note"]
+    rows = {(row["side"], row["job"]): row for row in report["rows"]}
+    for side, data in sides.items():
+        if data["status"] != "measured":
+            assert data["note"], f"{side} skipped without a reason"
+            continue
+        for job in JOBS:
+            runs = data["runs"][job]
+            assert len(runs) == 1 and runs[0]["returncode"] == 0
+            row, base = rows[(side, job)], rows[(BASELINE, job)]
+            for metric in METRICS:
+                assert row[metric] == pytest.approx(statistics.median(r[metric] for r in runs))
+                assert row[f"{metric}_ratio"] == pytest.approx(row[metric] / base[metric], abs=1e-3)
+            assert row["speedup"] == pytest.approx(base["wall_s"] / row["wall_s"], abs=1e-3)
+            assert runs[0]["wall_s"] > 0 and runs[0]["peak_rss_mb"] > 0
+        total = rows[(side, TOTAL)]
+        assert total["wall_s"] == pytest.approx(sum(rows[(side, j)]["wall_s"] for j in JOBS))
+
+    # Correctness side by side: every side that ran agrees with the plain-Python total.
+    for side, values in report["correctness"]["sides"].items():
+        assert values is not None, side
+        assert values["overall_total_transactions"] == expected_count
+        assert float(values["overall_total_revenue"]) == pytest.approx(
+            float(expected_revenue), rel=1e-6
+        ), side
+
+    # The Markdown has the table and the machine description.
+    text = render_markdown(report)
+    for needle in (
+        "| side | job |",
+        "baseline (seed-style)",
+        "duckdb SQL reference",
+        "Java:",
+        "Spark (pyspark):",
+        "memory:",
+    ):
+        assert needle in text

@@ -1,0 +1,212 @@
+"""dbt build on the fixture lake: green, hand-computed mart values, freshness, the gate."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from dbt_support import DBT_TIMEOUT, MARTS
+from lake_fixtures import EXPECTED, VL, build_lake, publish, rewrite_table
+
+from carrental.catalog import crawl
+from carrental.dbt_runner import run_dbt
+
+DAY0 = datetime(2024, 1, 1).date()
+
+
+def _rows(lake: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(lake / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _mart_snapshot(lake: Path) -> dict[str, list[tuple]]:
+    return {m: _rows(lake, f"select * from car_rental_analytics.{m} order by all") for m in MARTS}
+
+
+def test_build_is_green(built_lake) -> None:
+    lake, result = built_lake
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert result.failed_nodes == []
+    statuses = {r["unique_id"]: r["status"] for r in result.run_results["results"]}
+    for mart in MARTS:
+        assert statuses[f"model.carrental.{mart}"] == "success"
+    kinds = {uid.split(".")[0] for uid in statuses}
+    assert {"model", "test", "unit_test"} <= kinds
+    saved = lake / "runs" / "run-1" / "dbt" / "run_results.json"
+    assert json.loads(saved.read_text())["results"]
+
+
+def test_business_kpis_match_hand_values(built_lake) -> None:
+    lake, _ = built_lake
+    ((revenue, rentals, users, vehicles, avg_value, avg_hours),) = _rows(
+        lake, "select * from car_rental_analytics.business_kpis"
+    )
+    assert revenue == EXPECTED["total_revenue"]
+    assert (rentals, users, vehicles) == (5, 3, 3)
+    assert avg_value == pytest.approx(EXPECTED["avg_rental_value"])
+    assert avg_hours == pytest.approx(EXPECTED["avg_rental_duration_hours"])
+
+
+def test_location_leaderboard_is_the_pareto_view(built_lake) -> None:
+    lake, _ = built_lake
+    rows = _rows(
+        lake,
+        "select location_id, total_revenue, total_rentals, revenue_share, "
+        "cumulative_revenue_share, revenue_rank, is_pareto_core "
+        "from car_rental_analytics.location_leaderboard order by revenue_rank",
+    )
+    assert [r[5] for r in rows] == [1, 2, 3]
+    for row, (loc, revenue, rentals, share, cumulative) in zip(
+        rows, EXPECTED["leaderboard"], strict=True
+    ):
+        assert row[:3] == (loc, revenue, rentals)
+        assert row[3] == pytest.approx(share)
+        assert row[4] == pytest.approx(cumulative)
+    # Before Harbor, Downtown alone has 78% (< 80%): Downtown and Harbor are the core.
+    assert [r[6] for r in rows] == [True, True, False]
+
+
+def test_vehicle_type_mix(built_lake) -> None:
+    lake, _ = built_lake
+    rows = _rows(
+        lake,
+        "select vehicle_type, total_revenue, total_rentals, avg_rental_duration_hours, "
+        "revenue_share from car_rental_analytics.vehicle_type_mix",
+    )
+    assert {r[0]: (r[1], r[2], pytest.approx(r[3])) for r in rows} == EXPECTED["vehicle_types"]
+    assert sum(r[4] for r in rows) == pytest.approx(1.0)
+    assert {r[0]: r[4] for r in rows}["suv"] == pytest.approx(250.5 / 460.75)
+
+
+def test_customer_segments_and_masked_customers(built_lake) -> None:
+    lake, _ = built_lake
+    rows = _rows(
+        lake,
+        "select value_segment, customer_count, total_spending, revenue_share "
+        "from car_rental_analytics.customer_value_segments order by segment_order",
+    )
+    assert [r[0] for r in rows] == ["top_1_pct", "top_10_pct", "rest"]
+    assert {r[0]: (r[1], r[2]) for r in rows} == EXPECTED["segments"]
+    assert rows[0][3] == pytest.approx(260.5 / 460.75)
+    customers = _rows(
+        lake,
+        "select user_id, email_masked, value_segment, spending_rank "
+        "from car_rental_analytics.customers order by spending_rank",
+    )
+    assert customers == [
+        ("U2", "b***@example.org", "top_1_pct", 1),
+        ("U1", "a***@example.com", "rest", 2),
+        ("U3", "c***@mail.example.net", "rest", 3),
+    ]
+
+
+def test_no_raw_pii_in_any_mart(built_lake) -> None:
+    lake, _ = built_lake
+    columns = _rows(
+        lake,
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = 'car_rental_analytics' and table_name in "
+        f"({', '.join(repr(m) for m in MARTS)})",
+    )
+    pii = {"first_name", "last_name", "email", "phone_number", "driver_license_number"}
+    assert not [c for c in columns if c[1] in pii]
+    values = _rows(lake, "select email_masked from car_rental_analytics.customers")
+    assert not any(v[0] in {"alice.smith@example.com", "bob@example.org"} for v in values)
+
+
+def test_daily_business_metrics(built_lake) -> None:
+    lake, _ = built_lake
+    rows = _rows(
+        lake,
+        "select rental_date, total_revenue, total_rentals, active_users, "
+        "avg_rental_duration_hours, rental_week_start_date "
+        "from car_rental_analytics.daily_business_metrics order by rental_date",
+    )
+    expected = EXPECTED["daily"]
+    assert [r[0] for r in rows] == [DAY0 + timedelta(days=d) for d in sorted(expected)]
+    for row, day in zip(rows, sorted(expected), strict=True):
+        revenue, rentals, users, hours = expected[day]
+        assert row[1:4] == (revenue, rentals, users)
+        assert row[4] == pytest.approx(hours)
+        assert row[5] == DAY0  # 2024-01-01 is a Monday
+    assert sum(r[1] for r in rows) == Decimal("460.75")
+
+
+def test_source_freshness_on_the_fact(built_lake, tmp_path: Path) -> None:
+    stale_lake, _ = built_lake  # rentals from January 2024: far older than 3 days
+    stale = run_dbt(stale_lake, ["source", "freshness"], timeout=DBT_TIMEOUT)
+    assert stale.returncode != 0
+    fresh_day0 = datetime.now(UTC).date() - timedelta(days=2)  # last rental starts today 00:00
+    fresh_lake = build_lake(tmp_path / "fresh", day0=fresh_day0)
+    crawl(fresh_lake, tables=["rentals_fact"])
+    fresh = run_dbt(
+        fresh_lake,
+        ["source", "freshness", "-s", "source:car_rental.rentals_fact"],
+        timeout=DBT_TIMEOUT,
+    )
+    assert fresh.returncode == 0, fresh.stdout[-3000:]
+    sources = json.loads((fresh_lake / ".dbt/target/sources.json").read_text())
+    assert [r["status"] for r in sources["results"]] == ["pass"]
+
+
+def test_gate_skips_marts_and_keeps_last_good_version(built_lake) -> None:
+    """Vehicle-type revenue off by 1.00, caught only by the singular reconciliation
+    test: dbt build exits non-zero, every mart is skipped, and the previous marts
+    stay intact and queryable."""
+    lake, first = built_lake
+    assert first.returncode == 0
+    before = _mart_snapshot(lake)
+    rewrite_table(
+        lake,
+        "vehicle_type_performance",
+        "select * replace (total_revenue_by_vehicle_type + 1 as total_revenue_by_vehicle_type) "
+        "from current",
+        run_id="off-by-one",
+    )
+    try:
+        assert crawl(lake)["Crawler"]["LastCrawl"]["Status"] == "SUCCEEDED"
+        result = run_dbt(lake, ["build"], timeout=DBT_TIMEOUT)
+        assert result.returncode != 0
+        assert result.failed_nodes == ["test.carrental.assert_revenue_and_counts_reconcile"]
+        statuses = {r["unique_id"]: r["status"] for r in result.run_results["results"]}
+        for mart in MARTS:
+            assert statuses[f"model.carrental.{mart}"] == "skipped", mart
+        assert _mart_snapshot(lake) == before
+        ((revenue,),) = _rows(lake, "select total_revenue from car_rental_analytics.business_kpis")
+        assert revenue == EXPECTED["total_revenue"]
+    finally:
+        publish(lake, VL, "vehicle_type_performance", "r1")
+        crawl(lake)
+
+
+def test_duplicate_source_key_skips_downstream_marts(built_lake) -> None:
+    """A duplicated location row fails the source `unique` test; even the
+    rentals-only business_kpis is skipped (every mart depends on the gate model)."""
+    lake, _ = built_lake
+    before = _mart_snapshot(lake)
+    rewrite_table(
+        lake,
+        "location_performance",
+        "select * from current union all select * from current where location_id = 2",
+        run_id="duplicate",
+    )
+    try:
+        result = run_dbt(lake, ["build", "-s", "+business_kpis"], timeout=DBT_TIMEOUT)
+        assert result.returncode != 0
+        assert any(
+            n.startswith("test.carrental.source_unique_car_rental_location_performance")
+            for n in result.failed_nodes
+        ), result.failed_nodes
+        statuses = {r["unique_id"]: r["status"] for r in result.run_results["results"]}
+        assert statuses["model.carrental.business_kpis"] == "skipped"
+        assert _mart_snapshot(lake) == before
+    finally:
+        publish(lake, VL, "location_performance", "r1")
+        crawl(lake)

@@ -1,0 +1,89 @@
+"""The lake lock: one run per lake, stale locks taken over with a warning."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from carrental.errors import LockHeld
+from carrental.lock import LOCK_NAME, LakeLock, pid_alive, read_lock
+
+
+def test_lock_records_holder_and_is_removed_on_release(tmp_path):
+    with LakeLock(tmp_path, "run-1"):
+        info = json.loads((tmp_path / LOCK_NAME).read_text())
+        assert info["pid"] == os.getpid()
+        assert info["host"] == socket.gethostname()
+        assert info["run_id"] == "run-1" and info["started_at"]
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_second_lock_in_same_process_is_refused(tmp_path):
+    with LakeLock(tmp_path, "first"), pytest.raises(LockHeld, match="first"):
+        LakeLock(tmp_path, "second").acquire()
+
+
+def test_concurrent_run_in_another_process_is_refused(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from carrental.lock import LakeLock
+        with LakeLock({str(tmp_path)!r}, "holder"):
+            print("locked", flush=True)
+            sys.stdin.readline()
+        """
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockHeld) as info:
+            LakeLock(tmp_path, "second").acquire()
+        assert f"pid {holder.pid}" in info.value.message
+        assert "holder" in info.value.message
+        assert info.value.exit_code == 5
+    finally:
+        holder.communicate("\n", timeout=30)
+    with LakeLock(tmp_path, "third"):  # released when the holder finished
+        pass
+
+
+def test_lock_of_a_killed_run_is_taken_over_with_a_warning(tmp_path, capsys):
+    victim = subprocess.Popen([sys.executable, "-c", "pass"])
+    victim.wait()
+    assert not pid_alive(victim.pid)
+    stale = {"pid": victim.pid, "host": socket.gethostname(), "started_at": "x", "run_id": "old"}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(stale))
+    with LakeLock(tmp_path, "new") as lock:
+        assert lock.took_over == stale
+        assert read_lock(tmp_path / LOCK_NAME)["run_id"] == "new"
+    assert "stale" in capsys.readouterr().err
+
+
+def test_killed_holder_process_lock_is_taken_over(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import os
+        from carrental.lock import LakeLock
+        LakeLock({str(tmp_path)!r}, "killed").acquire()
+        os._exit(9)  # dies without releasing: the file stays behind
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=False)
+    assert read_lock(tmp_path / LOCK_NAME)["run_id"] == "killed"
+    with LakeLock(tmp_path, "next") as lock:
+        assert lock.took_over["run_id"] == "killed"
+
+
+def test_lock_file_naming_a_live_process_without_flock_is_respected(tmp_path):
+    live = {"pid": os.getppid(), "host": socket.gethostname(), "started_at": "x", "run_id": "r"}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(live))
+    with pytest.raises(LockHeld):
+        LakeLock(tmp_path, "new").acquire()

@@ -1,0 +1,90 @@
+"""Publishing: staged versions, atomic symlink swap, pruning, and the quarantine location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from spark_ingest.publish import KEEP_VERSIONS, Publisher, write_quarantine
+
+
+def read_values(table_dir: Path) -> list[int]:
+    files = [p for p in table_dir.rglob("*.parquet") if not p.name.startswith(("_", "."))]
+    return sorted(v for f in files for v in pq.read_table(f).column("x").to_pylist())
+
+
+def test_swap_is_atomic_and_keeps_two_versions(spark, tmp_path):
+    root = tmp_path / "processed"
+    link = root / "job" / "t"
+    old = Publisher(spark, str(root), "job", "run1")
+    assert old.stage("t", spark.createDataFrame([(1,), (2,)], "x int")) == 2
+    assert not link.exists()  # staged only: nothing published yet
+    old.publish()
+    assert link.is_symlink() and read_values(link) == [1, 2]
+
+    new = Publisher(spark, str(root), "job", "run2")
+    new.stage("t", spark.createDataFrame([(3,)], "x int"))
+    assert read_values(link) == [1, 2]  # the old version stays readable until the swap
+    new.publish()
+    assert os.readlink(link) == os.path.join("_versions", "run2", "t")
+    assert read_values(link) == [3]  # exactly the current data, nothing stale beside it
+
+    for run in ("run3", "run4"):
+        pub = Publisher(spark, str(root), "job", run)
+        pub.stage("t", spark.createDataFrame([(4,)], "x int"))
+        pub.publish()
+    versions = sorted(os.listdir(root / "job" / "_versions"))
+    assert versions == ["run3", "run4"] and len(versions) == KEEP_VERSIONS
+    assert sorted(os.listdir(root / "job")) == ["_versions", "t"]  # no temp symlinks left
+
+
+def test_rerun_with_same_run_id_does_not_overwrite_live_version(spark, tmp_path):
+    root = tmp_path / "processed"
+    first = Publisher(spark, str(root), "job", "same")
+    first.stage("t", spark.createDataFrame([(1,)], "x int"))
+    first.publish()
+    second = Publisher(spark, str(root), "job", "same")
+    second.stage("t", spark.createDataFrame([(2,)], "x int"))
+    assert read_values(root / "job" / "t") == [1]
+    second.publish()
+    assert read_values(root / "job" / "t") == [2]
+
+
+def test_quarantine_location_and_leading_columns(spark, tmp_path):
+    rejected = spark.createDataFrame(
+        [("f.csv", "NULL_KEY", ["NULL_KEY"], "detail", ",a", "", "a")],
+        "source_file string, reason_code string, reason_codes array<string>, "
+        "reason_detail string, raw_record string, user_id string, first_name string",
+    )
+    uri = write_quarantine(rejected, str(tmp_path / "q"), "users", "job1", "run1")
+    assert uri.endswith("q/users/job=job1/run_id=run1")
+    table = pq.read_table(uri)
+    assert table.column_names[:8] == [
+        "dataset",
+        "job",
+        "run_id",
+        "source_file",
+        "reason_code",
+        "reason_codes",
+        "reason_detail",
+        "raw_record",
+    ]
+    assert table.column("dataset").to_pylist() == ["users"]
+
+
+def test_rentals_fact_is_hive_partitioned_by_rental_date(spark, tmp_path):
+    df = spark.createDataFrame(
+        [("R1", "2024-01-01"), ("R2", "2024-01-01"), ("R3", "2024-01-02")],
+        "rental_id string, d string",
+    ).selectExpr("rental_id", "to_date(d) as rental_date")
+    pub = Publisher(spark, str(tmp_path), "vehicle_location_performance", "run1")
+    assert pub.stage("rentals_fact", df) == 3
+    pub.publish()
+    table = tmp_path / "vehicle_location_performance" / "rentals_fact"
+    assert sorted(p.name for p in table.iterdir()) == [
+        "rental_date=2024-01-01",
+        "rental_date=2024-01-02",
+    ]
+    assert len(list((table / "rental_date=2024-01-01").glob("*.parquet"))) == 1

@@ -1,0 +1,150 @@
+"""Every reason code lands in quarantine, counts reconcile, and the keep rule is deterministic."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from spark_tiny_lake import EXPECTED_COUNTS, VALID_RENTAL_IDS, write_tiny_lake
+
+from spark_ingest import contract as C
+from spark_ingest.io import read_raw
+from spark_ingest.manifest import Manifest
+from spark_ingest.pipeline import load_inputs
+from spark_ingest.validate import validate_dimension
+
+#: rental id -> primary reason, worked out by hand from the tiny lake (conftest comments).
+EXPECTED_RENTAL_REASONS = {
+    "R10": "INVALID_TIMESTAMP",
+    "R11": "INVALID_TIMESTAMP",
+    "R12": "INVALID_INTEGER",
+    "R13": "INVALID_AMOUNT",
+    "R14": "INVALID_AMOUNT",
+    "R15": "NEGATIVE_AMOUNT",
+    "R16": "END_BEFORE_START",
+    "R17": "ORPHAN_USER",
+    "R18": "ORPHAN_USER",
+    "R19": "ORPHAN_VEHICLE",
+    "R20": "ORPHAN_VEHICLE",
+    "R21": "ORPHAN_PICKUP_LOCATION",
+    "R22": "ORPHAN_DROPOFF_LOCATION",
+    "R23": "MALFORMED_ROW",
+    "R24": "MALFORMED_ROW",
+    "R25": "INVALID_AMOUNT",
+}
+
+
+@pytest.fixture(scope="module")
+def loaded(spark, tmp_path_factory):
+    lake = write_tiny_lake(tmp_path_factory.mktemp("validate") / "lake")
+    manifest = Manifest("test", "r1", "full", "spark")
+    inputs = load_inputs(spark, str(lake / "data" / "raw"), manifest)
+    return manifest, inputs
+
+
+def test_manifest_counts_match_hand_counts_and_reconcile(loaded):
+    manifest, _ = loaded
+    assert manifest.data["reconciled"] is True
+    for dataset, (rows_read, valid, by_reason) in EXPECTED_COUNTS.items():
+        got = manifest.data["inputs"][dataset]
+        assert got["rows_read"] == rows_read, dataset
+        assert got["valid"] == valid, dataset
+        assert got["rejected_by_reason"] == by_reason, dataset
+        assert got["rows_read"] == got["valid"] + got["rejected"]
+
+
+def test_every_reason_code_is_exercised(loaded):
+    manifest, _ = loaded
+    seen = set()
+    for info in manifest.data["inputs"].values():
+        seen |= set(info["rejected_by_reason"])
+    assert seen == set(C.REASON_CODES)
+
+
+def test_valid_rentals_and_row_reasons(loaded):
+    _, inputs = loaded
+    valid = inputs.rentals.collect()
+    assert sorted(row.rental_id for row in valid) == sorted(VALID_RENTAL_IDS)
+    r1 = next(row for row in valid if row.rental_id == "R1")
+    assert str(r1.total_amount) == "110.00"  # kept from rentals_2.csv (greatest file name)
+    rejected = inputs.rejected["rental_transactions"].collect()
+    by_id = {row.rental_id: row for row in rejected if row.rental_id and row.rental_id != "R1"}
+    assert {k: by_id[k].reason_code for k in EXPECTED_RENTAL_REASONS} == EXPECTED_RENTAL_REASONS
+    dup = [row for row in rejected if row.rental_id == "R1"]
+    assert len(dup) == 1 and dup[0].reason_code == "DUPLICATE_KEY"
+    assert dup[0].source_file.endswith("rentals_1.csv") and dup[0].total_amount == "100.00"
+    blank = [row for row in rejected if not row.rental_id]
+    assert [row.reason_code for row in blank] == ["NULL_KEY"]
+    # the raw record is kept: the original line for malformed rows
+    assert by_id["R23"].raw_record == "R23,U1,V1"
+    assert by_id["R24"].raw_record.endswith(",10.00,extra")
+    assert all(row.reason_detail for row in rejected)
+
+
+def test_secondary_reasons_are_listed_in_priority_order(loaded):
+    _, inputs = loaded
+    rows = {
+        row.rental_id: row.reason_codes for row in inputs.rejected["rental_transactions"].collect()
+    }
+    assert rows["R10"] == ["INVALID_TIMESTAMP"]
+    assert rows["R17"] == ["ORPHAN_USER"]
+
+
+def test_multiline_quoted_field_is_one_row(loaded):
+    _, inputs = loaded
+    harbor = inputs.valid["locations"].filter("location_id = 3").collect()
+    assert len(harbor) == 1
+    assert harbor[0].location_name == "Harbor"
+    assert harbor[0].address == "3 Bay Rd\nUnit 2"
+
+
+def test_duplicate_in_one_file_keeps_smallest_sha2_of_raw_record(spark, tmp_path: Path):
+    header = ",".join(C.LOCATIONS.column_names)
+    line_a = "7,Alpha,1 A St,Austin,TX,73301,30.1,-97.7"
+    line_b = "7,Beta,2 B St,Austin,TX,73301,30.1,-97.7"
+    path = tmp_path / "locations.csv"
+    path.write_text(f"{header}\n{line_a}\n{line_b}\n", encoding="utf-8")
+    keep = min((line_a, line_b), key=lambda line: hashlib.sha256(line.encode()).hexdigest())
+    raw = read_raw(spark, C.LOCATIONS, [str(path)])
+    valid, rejected = validate_dimension(raw, C.LOCATIONS)
+    assert [row.location_name for row in valid.collect()] == [keep.split(",")[1]]
+    assert [row.reason_code for row in rejected.collect()] == ["DUPLICATE_KEY"]
+
+
+AMOUNT_CASES = {
+    "10": True,
+    "10.5": True,
+    "0.01": True,
+    "-0.00": True,
+    "9999999999.99": True,
+    " 12.50 ": True,
+    "10.555": False,
+    "1e3": False,
+    "10000000000": False,
+    "12,50": False,
+    "": False,
+}
+TIMESTAMP_CASES = {
+    "2024-02-29 23:59:59": True,
+    "2023-02-29 10:00:00": False,  # not a calendar date
+    "2024-01-01T10:00:00": False,
+    "2024-01-01 10:00:00Z": False,
+    "2024-01-01 10:00": False,
+    "2024-01-01 25:00:00": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("rule", "cases"), [(C.AMOUNT, AMOUNT_CASES), (C.TIMESTAMP, TIMESTAMP_CASES)]
+)
+def test_parse_rules(spark, rule, cases):
+    from spark_ingest.validate import parse_column
+
+    values = list(cases)
+    df = spark.createDataFrame([(v,) for v in values], "x string")
+    got = {
+        row.x: row.v is not None
+        for row in df.select("x", parse_column("x", rule).alias("v")).collect()
+    }
+    assert got == cases
