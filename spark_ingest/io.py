@@ -150,6 +150,13 @@ def check_dataset_files(spark: SparkSession, dataset: Dataset, folder: str) -> l
     return files
 
 
+#: Datasets read line by line (``multiLine=False``): the CSV reader can then split a big file
+#: across tasks. Rentals have no legitimate embedded newlines (ids, timestamps, numbers), so a
+#: record broken by a newline becomes MALFORMED_ROW fragments. The small dimension files keep
+#: ``multiLine=True``: quoted newlines in names and addresses are legitimate there.
+LINE_DELIMITED_DATASETS = frozenset({"rental_transactions"})
+
+
 def read_raw(spark: SparkSession, dataset: Dataset, files: list[str]) -> DataFrame:
     """One read of all ``files``: every contract column as string, plus lineage columns.
 
@@ -167,7 +174,7 @@ def read_raw(spark: SparkSession, dataset: Dataset, files: list[str]) -> DataFra
             enforceSchema=True,  # the header was checked by check_header, names bound by position
             mode="PERMISSIVE",
             columnNameOfCorruptRecord=CORRUPT_RECORD,
-            multiLine=True,
+            multiLine=dataset.name not in LINE_DELIMITED_DATASETS,
             quote='"',
             escape='"',
             encoding="UTF-8",

@@ -91,35 +91,70 @@ class Publisher:
         return join(self.job_root, table)
 
     def publish(self) -> dict[str, str]:
-        """Expose every staged table; return table -> published URI."""
+        """Expose every staged table; return table -> published URI.
+
+        Locally, if any swap fails (disk full, permissions, ...), every link already swapped
+        is pointed back at its previous target before the error propagates, so the job's
+        tables never mix two runs.
+        """
         published = {}
-        for table, staged in self.staged.items():
-            if self.local:
-                self._swap_symlink(table)
-            else:
-                df = self.spark.read.parquet(staged)
-                write_table(df, self.table_uri(table), table)
-            published[table] = self.table_uri(table)
         if self.local:
+            swapped: list[tuple[str, str | None]] = []  # (table, previous target or None)
+            try:
+                for table in self.staged:
+                    swapped.append((table, self._swap_symlink(table)))
+                    published[table] = self.table_uri(table)
+            except BaseException:
+                self._roll_back(swapped)
+                raise
             self._prune_versions()
-        else:
-            fs, path = _fs_and_path(self.spark, self.stage_root)
-            fs.delete(path, True)
+            return published
+        for table, staged in self.staged.items():
+            df = self.spark.read.parquet(staged)
+            write_table(df, self.table_uri(table), table)
+            published[table] = self.table_uri(table)
+        fs, path = _fs_and_path(self.spark, self.stage_root)
+        fs.delete(path, True)
         return published
 
-    def _swap_symlink(self, table: str) -> None:
+    def _point(self, table: str, target: str) -> None:
+        """Atomically make ``<job>/<table>`` a symlink to ``target`` (temp link + replace)."""
         link = os.path.join(self.job_root, table)
-        target = os.path.join(VERSIONS_DIR, self.version, table)  # relative: the lake can move
-        if os.path.isdir(link) and not os.path.islink(link):
-            # a plain folder from an older layout: move it into _versions once
-            legacy = os.path.join(self.job_root, VERSIONS_DIR, f"legacy-{int(time.time())}")
-            os.makedirs(legacy, exist_ok=True)
-            shutil.move(link, os.path.join(legacy, table))
         tmp = os.path.join(self.job_root, f".{table}.swap-{os.getpid()}")
         if os.path.lexists(tmp):
             os.remove(tmp)
         os.symlink(target, tmp)
         os.replace(tmp, link)
+
+    def _roll_back(self, swapped: list[tuple[str, str | None]]) -> None:
+        """Point every swapped link back at its previous target (or remove a new link)."""
+        for table, previous in reversed(swapped):
+            try:
+                if previous is None:
+                    os.remove(os.path.join(self.job_root, table))
+                else:
+                    self._point(table, previous)
+            except OSError:  # pragma: no cover - best effort; the original error is raised
+                continue
+        for table in self.staged:  # a temp link left by the swap that failed
+            tmp = os.path.join(self.job_root, f".{table}.swap-{os.getpid()}")
+            if os.path.lexists(tmp):
+                os.remove(tmp)
+
+    def _swap_symlink(self, table: str) -> str | None:
+        """Point ``<job>/<table>`` at this version; return the previous target (None: none)."""
+        link = os.path.join(self.job_root, table)
+        target = os.path.join(VERSIONS_DIR, self.version, table)  # relative: the lake can move
+        previous = os.readlink(link) if os.path.islink(link) else None
+        if os.path.isdir(link) and not os.path.islink(link):
+            # a plain folder from an older layout: move it into _versions once
+            legacy_name = f"legacy-{int(time.time())}"
+            legacy = os.path.join(self.job_root, VERSIONS_DIR, legacy_name)
+            os.makedirs(legacy, exist_ok=True)
+            shutil.move(link, os.path.join(legacy, table))
+            previous = os.path.join(VERSIONS_DIR, legacy_name, table)
+        self._point(table, target)
+        return previous
 
     def _prune_versions(self) -> None:
         base = os.path.join(self.job_root, VERSIONS_DIR)

@@ -30,8 +30,19 @@ def typed(column: str) -> str:
     return f"{TYPED_PREFIX}{column}"
 
 
+BLANK_RE = r"^\s*$"
+EDGE_WHITESPACE_RE = r"^\s+|\s+$"
+REPLACEMENT_CHAR = "\ufffd"  # what Spark's UTF-8 decoder puts in place of invalid bytes
+
+
 def _blank(value: Column) -> Column:
-    return value.isNull() | (F.trim(value) == "")
+    """Null, empty or whitespace-only (spaces, tabs, ...; ``F.trim`` strips spaces only)."""
+    return value.isNull() | value.rlike(BLANK_RE)
+
+
+def strip_whitespace(value: Column) -> Column:
+    """``value`` without leading/trailing whitespace of any kind (tabs included)."""
+    return F.regexp_replace(value, EDGE_WHITESPACE_RE, "")
 
 
 def parse_column(name: str, rule: str) -> Column:
@@ -39,7 +50,7 @@ def parse_column(name: str, rule: str) -> Column:
     raw = F.col(name)
     text = F.trim(raw)
     if rule == C.STRING:
-        value = text if name in ID_COLUMNS else raw
+        value = strip_whitespace(raw) if name in ID_COLUMNS else raw
         return F.when(~_blank(raw), value)
     if rule == C.INTEGER:
         return F.when(text.rlike(INTEGER_RE), text.try_cast("int"))
@@ -82,11 +93,17 @@ def _parse_checks(ds: C.Dataset) -> list[tuple[str, Column, Column]]:
 
 
 def _with_reasons(
-    df: DataFrame, checks: list[tuple[str, Column, Column]], n_fields: int
+    df: DataFrame,
+    checks: list[tuple[str, Column, Column]],
+    n_fields: int,
+    line_delimited: bool = False,
 ) -> DataFrame:
     """Add ``reason_codes`` (priority order, distinct) and ``reason_detail``.
 
-    A malformed row (wrong number of fields) gets MALFORMED_ROW only: its fields are unreliable.
+    A malformed row (wrong number of fields, or bytes that are not valid UTF-8, which Spark
+    decodes to U+FFFD) gets MALFORMED_ROW only: its fields are unreliable. In a
+    ``line_delimited`` dataset (read with multiLine=False) a parsed value holding a double
+    quote is the tail of a record broken by a newline, so it is MALFORMED_ROW too.
     """
     order = {code: i for i, code in enumerate(C.REASON_PRIORITY)}
     checks = sorted(checks, key=lambda check: order[check[0]])
@@ -97,13 +114,21 @@ def _with_reasons(
         )
     )
     details = F.concat_ws("; ", *[F.when(failed, detail) for _, failed, detail in checks])
-    malformed = F.col(C.CORRUPT_RECORD).isNotNull()
+    wrong_fields = F.col(C.CORRUPT_RECORD).isNotNull()
+    not_utf8 = F.coalesce(F.col(C.RAW_RECORD).contains(REPLACEMENT_CHAR), F.lit(False))
+    malformed = wrong_fields | not_utf8
+    if line_delimited:
+        malformed = malformed | F.coalesce(F.col(C.RAW_RECORD).contains('"'), F.lit(False))
     return df.withColumns(
         {
             "reason_codes": F.when(malformed, F.array(F.lit(C.MALFORMED_ROW))).otherwise(codes),
             "reason_detail": F.when(
-                malformed, F.lit(f"{C.REASON_CODES[C.MALFORMED_ROW]} (expected {n_fields} fields)")
-            ).otherwise(details),
+                wrong_fields,
+                F.lit(f"{C.REASON_CODES[C.MALFORMED_ROW]} (expected {n_fields} fields)"),
+            )
+            .when(not_utf8, F.lit("the row holds bytes that are not valid UTF-8"))
+            .when(malformed, F.lit("a stray double quote: a record broken by a newline"))
+            .otherwise(details),
         }
     )
 
@@ -202,9 +227,29 @@ def annotate_rentals(
         ),
     ]
     checks = [(code, F.coalesce(failed, F.lit(False)), d) for code, failed, d in checks]
-    df = _with_reasons(df, checks, len(ds.columns))
+    df = _with_reasons(df, checks, len(ds.columns), line_delimited=True)
     df = df.drop("_has_user", "_has_vehicle", "_has_pickup", "_has_dropoff")
     return _finish(_dedupe(df, ds))
+
+
+def compact(annotated: DataFrame, ds: C.Dataset) -> DataFrame:
+    """The columns :func:`split` needs, with the raw text kept only for rejected rows.
+
+    This is the frame worth caching: valid rows carry only their typed values (the raw
+    strings, the raw record and the source file are nulled), so the cache is a fraction of
+    the annotated frame's size.
+    """
+    rejected = F.col("reason_code").isNotNull()
+    return annotated.select(
+        *[F.col(typed(name)) for name in ds.column_names],
+        "reason_code",
+        "reason_codes",
+        "reason_detail",
+        *[
+            F.when(rejected, F.col(name)).alias(name)
+            for name in (C.SOURCE_FILE, C.RAW_RECORD, *ds.column_names)
+        ],
+    )
 
 
 def split(annotated: DataFrame, ds: C.Dataset) -> tuple[DataFrame, DataFrame]:

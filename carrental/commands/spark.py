@@ -42,6 +42,16 @@ def resolve_job(name: str) -> str:
     return job
 
 
+def check_run_id(run_id: str) -> str:
+    """``run_id`` when valid, else a UsageError (exit 2) naming the rule."""
+    try:
+        return validate_run_id(run_id)
+    except ValueError as exc:
+        raise UsageError(
+            str(exc), hint="e.g. --run-id 20240501T060000Z-demo (or omit it for a new id)"
+        ) from None
+
+
 def _error_line(output: str) -> str | None:
     """The message of the job's last structured ``job_failed`` log line, if any.
 
@@ -81,7 +91,7 @@ def run_spark_job(
     from spark_ingest.submit import submit_job
 
     job = resolve_job(job)
-    run_id = validate_run_id(run_id) if run_id else new_run_id()
+    run_id = check_run_id(run_id) if run_id else new_run_id()
     if not (lake_dir / "data" / "raw").is_dir():
         raise InputError(
             f"no raw data under {lake_dir / 'data' / 'raw'}",

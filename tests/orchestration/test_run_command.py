@@ -149,5 +149,6 @@ def test_aws_target_delegates_to_run_remote(monkeypatch, capsys, fake_run):
         "region": "eu-west-1",
         "run_id": "r-9",
         "mode": "incremental",
+        "lake_dir": "lake",
     }
     assert "DataQualityGateFailed" in flat(capsys.readouterr().err)

@@ -44,3 +44,33 @@ def test_submit_command_runs_the_entry_script_with_lake_roots(tmp_path):
     assert args[args.index("--run-id") + 1] == "r-1"
     with pytest.raises(ValueError):
         entry_script("nope")
+
+
+@pytest.mark.parametrize("bad", ["../escape", "has space", "x" * 81, "-leading-dash"])
+def test_cli_rejects_an_invalid_run_id_as_a_usage_error(tmp_path, bad):
+    from carrental.commands.spark import run_spark_job
+    from carrental.errors import UsageError
+
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    with pytest.raises(UsageError) as info:
+        run_spark_job("vehicle_location_performance", tmp_path, run_id=bad)
+    assert info.value.exit_code == 2
+    assert "run id" in str(info.value)
+
+
+def test_cli_invalid_run_id_exits_2(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    cli = Path(sys.executable).parent / "carrental"
+    job = "vehicle_location_performance"
+    result = subprocess.run(
+        [str(cli), "spark", job, "--lake-dir", str(tmp_path), "--run-id", "a b"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "invalid run id" in result.stderr and "Traceback" not in result.stderr

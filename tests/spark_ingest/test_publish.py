@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from spark_ingest.publish import KEEP_VERSIONS, Publisher, write_quarantine
 
@@ -88,3 +90,53 @@ def test_rentals_fact_is_hive_partitioned_by_rental_date(spark, tmp_path):
         "rental_date=2024-01-02",
     ]
     assert len(list((table / "rental_date=2024-01-01").glob("*.parquet"))) == 1
+
+
+def _fail_second_replace(monkeypatch):
+    """Make the 2nd os.replace (the 2nd table's swap) fail with ENOSPC; later calls work."""
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def test_failed_swap_rolls_back_tables_already_swapped(spark, tmp_path, monkeypatch):
+    root = tmp_path / "processed"
+    tables = ("a", "b", "c")
+    old = Publisher(spark, str(root), "job", "run1")
+    for i, table in enumerate(tables):
+        old.stage(table, spark.createDataFrame([(i,)], "x int"))
+    old.publish()
+
+    new = Publisher(spark, str(root), "job", "run2")
+    for table in tables:
+        new.stage(table, spark.createDataFrame([(100,)], "x int"))
+    _fail_second_replace(monkeypatch)
+    with pytest.raises(OSError) as info:
+        new.publish()
+    monkeypatch.undo()
+    assert info.value.errno == errno.ENOSPC
+    # every table still shows run1 (a was swapped to run2, then pointed back)
+    for i, table in enumerate(tables):
+        link = root / "job" / table
+        assert os.readlink(link) == os.path.join("_versions", "run1", table)
+        assert read_values(link) == [i]
+    assert sorted(os.listdir(root / "job")) == ["_versions", *tables]  # no temp links left
+
+
+def test_failed_first_publish_leaves_no_table_visible(spark, tmp_path, monkeypatch):
+    root = tmp_path / "processed"
+    pub = Publisher(spark, str(root), "job", "run1")
+    for table in ("a", "b"):
+        pub.stage(table, spark.createDataFrame([(1,)], "x int"))
+    _fail_second_replace(monkeypatch)
+    with pytest.raises(OSError):
+        pub.publish()
+    monkeypatch.undo()
+    assert sorted(os.listdir(root / "job")) == ["_versions"]  # neither a nor b is exposed

@@ -148,3 +148,81 @@ def test_parse_rules(spark, rule, cases):
         for row in df.select("x", parse_column("x", rule).alias("v")).collect()
     }
     assert got == cases
+
+
+RENTAL_HEADER = ",".join(C.RENTAL_TRANSACTIONS.column_names)
+RENTAL_TAIL = ",U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00"
+
+
+def _user_reasons(spark, path: Path, ds=C.USERS):
+    from spark_ingest.validate import annotate_dimension
+
+    raw = read_raw(spark, ds, [str(path)])
+    return {row.raw_record: row.reason_code for row in annotate_dimension(raw, ds).collect()}
+
+
+def test_invalid_utf8_in_a_data_row_is_malformed(spark, tmp_path: Path):
+    header = ",".join(C.USERS.column_names)
+    good = b"U1,Ann,Lee,a@x.com,555,DL1,2027-01-01,2023-01-05,1\n"
+    bad = b"U2,B\xe9\xffb,Lee,b@x.com,555,DL2,2027-01-01,2023-01-05,1\n"
+    path = tmp_path / "users.csv"
+    path.write_bytes(header.encode() + b"\n" + good + bad)
+    reasons = sorted(_user_reasons(spark, path).values(), key=str)
+    assert reasons == ["MALFORMED_ROW", None]  # the good row is valid, the bad one is not
+
+
+def test_invalid_utf8_in_a_rental_row_is_malformed(spark, tmp_path: Path):
+    from spark_ingest.validate import annotate_rentals
+
+    path = tmp_path / "rentals.csv"
+    path.write_bytes(
+        f"{RENTAL_HEADER}\nR1{RENTAL_TAIL}\n".encode()
+        + b"R\xe9\xff2"
+        + RENTAL_TAIL.encode()
+        + b"\n"
+    )
+    users = spark.createDataFrame([("U1",)], "user_id string")
+    vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
+    locations = spark.createDataFrame([(1,), (2,)], "location_id int")
+    raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
+    rows = annotate_rentals(raw, users, vehicles, locations).collect()
+    got = sorted((row.reason_code or "VALID") for row in rows)
+    assert got == ["MALFORMED_ROW", "VALID"]
+
+
+@pytest.mark.parametrize("key", ["", "   ", "\t", "\t ", " \t\t "])
+def test_whitespace_only_rental_ids_are_null_key(spark, tmp_path: Path, key):
+    from spark_ingest.validate import annotate_rentals
+
+    path = tmp_path / "rentals.csv"
+    path.write_text(f'{RENTAL_HEADER}\nR1{RENTAL_TAIL}\n"{key}"{RENTAL_TAIL}\n', encoding="utf-8")
+    users = spark.createDataFrame([("U1",)], "user_id string")
+    vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
+    locations = spark.createDataFrame([(1,), (2,)], "location_id int")
+    raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
+    rows = annotate_rentals(raw, users, vehicles, locations).collect()
+    assert sorted((row.reason_code or "VALID") for row in rows) == ["NULL_KEY", "VALID"]
+
+
+def test_ids_are_stripped_of_tabs_and_spaces(spark):
+    from spark_ingest.validate import parse_column
+
+    df = spark.createDataFrame([("\tU1 \t",), ("  U 2  ",)], "user_id string")
+    got = [row.v for row in df.select(parse_column("user_id", C.STRING).alias("v")).collect()]
+    assert got == ["U1", "U 2"]
+
+
+def test_rentals_are_read_line_by_line(spark, tmp_path: Path):
+    """A rental record broken by a newline becomes MALFORMED fragments, never one joined row
+    (rentals are read with multiLine=False so a big file splits across tasks)."""
+    path = tmp_path / "rentals.csv"
+    path.write_text(f'{RENTAL_HEADER}\nR1{RENTAL_TAIL}\n"R\n2"{RENTAL_TAIL}\n', encoding="utf-8")
+    from spark_ingest.validate import annotate_rentals
+
+    users = spark.createDataFrame([("U1",)], "user_id string")
+    vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
+    locations = spark.createDataFrame([(1,), (2,)], "location_id int")
+    raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
+    rows = annotate_rentals(raw, users, vehicles, locations).collect()
+    got = sorted((row.reason_code or "VALID") for row in rows)
+    assert got == ["MALFORMED_ROW", "MALFORMED_ROW", "VALID"]  # head and tail fragments
