@@ -99,14 +99,20 @@ class Publisher:
         """
         published = {}
         if self.local:
-            swapped: list[tuple[str, str | None]] = []  # (table, previous target or None)
+            # 1) create every new link and every undo link first (the steps that need space),
+            # 2) then swap with os.replace only; on failure, put back the undo links.
+            undo = {table: self._prepare(table) for table in self.staged}
+            swapped: list[str] = []
             try:
                 for table in self.staged:
-                    swapped.append((table, self._swap_symlink(table)))
+                    os.replace(self._tmp(table, "swap"), os.path.join(self.job_root, table))
+                    swapped.append(table)
                     published[table] = self.table_uri(table)
             except BaseException:
-                self._roll_back(swapped)
+                self._roll_back(swapped, undo)
                 raise
+            finally:
+                self._clean_temp_links()
             self._prune_versions()
             return published
         for table, staged in self.staged.items():
@@ -117,32 +123,17 @@ class Publisher:
         fs.delete(path, True)
         return published
 
-    def _point(self, table: str, target: str) -> None:
-        """Atomically make ``<job>/<table>`` a symlink to ``target`` (temp link + replace)."""
-        link = os.path.join(self.job_root, table)
-        tmp = os.path.join(self.job_root, f".{table}.swap-{os.getpid()}")
-        if os.path.lexists(tmp):
-            os.remove(tmp)
-        os.symlink(target, tmp)
-        os.replace(tmp, link)
+    def _tmp(self, table: str, kind: str) -> str:
+        return os.path.join(self.job_root, f".{table}.{kind}-{os.getpid()}")
 
-    def _roll_back(self, swapped: list[tuple[str, str | None]]) -> None:
-        """Point every swapped link back at its previous target (or remove a new link)."""
-        for table, previous in reversed(swapped):
-            try:
-                if previous is None:
-                    os.remove(os.path.join(self.job_root, table))
-                else:
-                    self._point(table, previous)
-            except OSError:  # pragma: no cover - best effort; the original error is raised
-                continue
-        for table in self.staged:  # a temp link left by the swap that failed
-            tmp = os.path.join(self.job_root, f".{table}.swap-{os.getpid()}")
-            if os.path.lexists(tmp):
-                os.remove(tmp)
+    def _link(self, path: str, target: str) -> None:
+        if os.path.lexists(path):
+            os.remove(path)
+        os.symlink(target, path)
 
-    def _swap_symlink(self, table: str) -> str | None:
-        """Point ``<job>/<table>`` at this version; return the previous target (None: none)."""
+    def _prepare(self, table: str) -> str | None:
+        """Create the new link (``.swap``) and, if a version is live, an undo link pointing
+        at it (``.undo``); return the previous target (None: the table is new)."""
         link = os.path.join(self.job_root, table)
         target = os.path.join(VERSIONS_DIR, self.version, table)  # relative: the lake can move
         previous = os.readlink(link) if os.path.islink(link) else None
@@ -153,8 +144,33 @@ class Publisher:
             os.makedirs(legacy, exist_ok=True)
             shutil.move(link, os.path.join(legacy, table))
             previous = os.path.join(VERSIONS_DIR, legacy_name, table)
-        self._point(table, target)
+            self._link(link, previous)
+        self._link(self._tmp(table, "swap"), target)
+        if previous is not None:
+            self._link(self._tmp(table, "undo"), previous)
         return previous
+
+    def _roll_back(self, swapped: list[str], undo: dict[str, str | None]) -> None:
+        """Point every swapped link back at its previous target (or remove a new link)."""
+        for table in reversed(swapped):
+            link = os.path.join(self.job_root, table)
+            try:
+                if undo[table] is None:
+                    os.remove(link)
+                else:
+                    os.replace(self._tmp(table, "undo"), link)
+            except OSError:  # pragma: no cover - best effort; the original error is raised
+                continue
+
+    def _clean_temp_links(self) -> None:
+        for table in self.staged:
+            for kind in ("swap", "undo"):
+                tmp = self._tmp(table, kind)
+                try:
+                    if os.path.lexists(tmp):
+                        os.remove(tmp)
+                except OSError:  # pragma: no cover - readers ignore names starting with "."
+                    pass
 
     def _prune_versions(self) -> None:
         base = os.path.join(self.job_root, VERSIONS_DIR)
