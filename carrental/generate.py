@@ -138,6 +138,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from carrental.errors import UsageError
+from spark_ingest.contract import CONTRACT
 from spark_ingest.layout import DATASETS, RAW_PREFIX
 
 MANIFEST_NAME = "generator_manifest.json"
@@ -146,51 +147,11 @@ MAX_DIRTY_FRACTION = 0.5
 MAX_DAYS = 3660
 MAX_TRANSACTIONS = 50_000_000  # rental_id holds an 8-digit sequence per day
 
-VEHICLE_COLUMNS = (
-    "active",
-    "vehicle_license_number",
-    "registration_name",
-    "license_type",
-    "expiration_date",
-    "permit_license_number",
-    "certification_date",
-    "vehicle_year",
-    "base_telematics_id",
-    "vehicle_type",
-    "brand",
-    "vehicle_id",
-)
-LOCATION_COLUMNS = (
-    "location_id",
-    "location_name",
-    "address",
-    "city",
-    "state",
-    "zip_code",
-    "latitude",
-    "longitude",
-)
-USER_COLUMNS = (
-    "user_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone_number",
-    "driver_license_number",
-    "driver_license_expiry",
-    "creation_date",
-    "is_active",
-)
-RENTAL_COLUMNS = (
-    "rental_id",
-    "user_id",
-    "vehicle_id",
-    "rental_start_time",
-    "rental_end_time",
-    "pickup_location",
-    "dropoff_location",
-    "total_amount",
-)
+# Header order comes from the raw data contract, declared once in spark_ingest.contract.
+VEHICLE_COLUMNS = tuple(CONTRACT["vehicles"].column_names)
+LOCATION_COLUMNS = tuple(CONTRACT["locations"].column_names)
+USER_COLUMNS = tuple(CONTRACT["users"].column_names)
+RENTAL_COLUMNS = tuple(CONTRACT["rental_transactions"].column_names)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "vehicles": VEHICLE_COLUMNS,
     "locations": LOCATION_COLUMNS,

@@ -7,53 +7,11 @@ import io
 import re
 from typing import Any
 
+from spark_ingest.contract import CONTRACT
+
 # Raw header order per dataset (the raw data contract); used to find PII fields in raw_record.
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
-    "vehicles": (
-        "active",
-        "vehicle_license_number",
-        "registration_name",
-        "license_type",
-        "expiration_date",
-        "permit_license_number",
-        "certification_date",
-        "vehicle_year",
-        "base_telematics_id",
-        "vehicle_type",
-        "brand",
-        "vehicle_id",
-    ),
-    "locations": (
-        "location_id",
-        "location_name",
-        "address",
-        "city",
-        "state",
-        "zip_code",
-        "latitude",
-        "longitude",
-    ),
-    "users": (
-        "user_id",
-        "first_name",
-        "last_name",
-        "email",
-        "phone_number",
-        "driver_license_number",
-        "driver_license_expiry",
-        "creation_date",
-        "is_active",
-    ),
-    "rental_transactions": (
-        "rental_id",
-        "user_id",
-        "vehicle_id",
-        "rental_start_time",
-        "rental_end_time",
-        "pickup_location",
-        "dropoff_location",
-        "total_amount",
-    ),
+    name: tuple(dataset.column_names) for name, dataset in CONTRACT.items()
 }
 RAW_RECORD = "raw_record"
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
