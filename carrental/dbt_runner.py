@@ -6,7 +6,8 @@ with the project at the repository root, the profile from ``DBT_PROFILES_DIR``
 ``CARRENTAL_WAREHOUSE=<lake>/warehouse.duckdb``, and target/log folders inside
 the lake (``<lake>/.dbt/target`` and ``<lake>/.dbt/logs``) so two lakes never
 share dbt state. With ``run_id`` the ``run_results.json`` is copied to
-``<lake>/runs/<run_id>/dbt/``.
+``<lake>/runs/<run_id>/dbt/``. Captured runs stream dbt's JSON log lines to an optional
+``on_line`` callback (see :class:`carrental.progress.DbtProgress`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from typing import Any
 
 from carrental.errors import EnvironmentProblem, UsageError
 from spark_ingest.layout import runs_uri, validate_run_id
+from spark_ingest.submit import LineCallback, stream_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILES_EXAMPLE = REPO_ROOT / "profiles.example.yml"
 FAILED_STATUSES = frozenset({"fail", "error", "runtime error"})
+#: dbt events its text format prints without the time stamp.
+PRINT_EVENTS = frozenset({"PrintEvent", "ShowNode", "CompiledNode"})
 
 
 @dataclass
@@ -77,6 +81,24 @@ def failed_nodes_from(run_results: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def human_text(json_lines: str) -> str:
+    """dbt's text-format output rebuilt from its ``--log-format json`` lines.
+
+    Each event becomes ``HH:MM:SS  <message>`` (UTC, as dbt prints it); lines that are not
+    dbt JSON (a user's own ``--log-format text``, a crash before logging starts) are kept.
+    """
+    lines = []
+    for line in json_lines.splitlines():
+        try:
+            info = json.loads(line)["info"]
+            msg, name, ts = info["msg"], info["name"], info["ts"]
+        except (ValueError, KeyError, TypeError):
+            lines.append(line)
+            continue
+        lines.append(msg if name in PRINT_EVENTS else f"{ts[11:19]}  {msg}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def dbt_command(
     lake_dir: str | Path,
     args: list[str],
@@ -109,15 +131,21 @@ def run_dbt(
     capture: bool = True,
     env: dict[str, str] | None = None,
     timeout: float | None = None,
+    on_line: LineCallback | None = None,
 ) -> DbtResult:
     """Run ``dbt <args> --target <target>`` against ``lake_dir``'s warehouse.
 
-    ``capture=False`` streams dbt's output to this process's stdout (then
-    ``DbtResult.stdout`` is empty). ``failed_nodes`` lists the unique ids whose
-    status is fail/error in this invocation's run_results.json.
+    A captured run logs in dbt's JSON format: each line goes to ``on_line`` as dbt writes it
+    and ``DbtResult.stdout`` is the text dbt would have printed (:func:`human_text`); the
+    file log under ``<lake>/.dbt/logs`` keeps dbt's default format. ``capture=False`` leaves
+    dbt's own output on this process's stdout (then ``DbtResult.stdout`` is empty).
+    ``failed_nodes`` lists the unique ids whose status is fail/error in this invocation's
+    run_results.json.
     """
     if not args:
         raise UsageError("no dbt command given", hint="for example: carrental dbt -- build")
+    if on_line is not None and not capture:
+        raise ValueError("on_line needs capture=True")
     if run_id is not None:
         validate_run_id(run_id)
     if "://" in str(lake_dir) and target == "local":
@@ -131,20 +159,24 @@ def run_dbt(
             hint="run `carrental run` (or generate, spark and crawl) first",
         )
     command, full_env = dbt_command(lake_dir, args, target=target, env=env)
+    if capture:
+        full_env["DBT_LOG_FORMAT"] = "json"
+        full_env.setdefault("DBT_LOG_FORMAT_FILE", "debug")  # else the file log follows suit
     lake = Path(lake_dir).resolve()
     results_path = Path(full_env["DBT_TARGET_PATH"]) / "run_results.json"
     before = results_path.stat().st_mtime_ns if results_path.exists() else None
     try:
-        proc = subprocess.run(
-            command,
-            cwd=REPO_ROOT,
-            env=full_env,
-            text=True,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.STDOUT if capture else None,
-            timeout=timeout,
-            check=False,
-        )
+        if capture:
+            proc = stream_process(
+                command,
+                cwd=REPO_ROOT,
+                env=full_env,
+                timeout=timeout,
+                on_line=on_line,
+                merge_stderr=True,
+            )
+        else:
+            proc = subprocess.run(command, cwd=REPO_ROOT, env=full_env, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise EnvironmentProblem(
             f"dbt {' '.join(args)} did not finish within {timeout} s",
@@ -159,7 +191,7 @@ def run_dbt(
             shutil.copyfile(results_path, dest / "run_results.json")
     return DbtResult(
         returncode=proc.returncode,
-        stdout=proc.stdout or "",
+        stdout=human_text(proc.stdout) if capture else "",
         failed_nodes=failed_nodes_from(run_results),
         run_results=run_results,
     )

@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import os
+
 from pyspark.sql import SparkSession
 
 from spark_ingest.conf import SPARK_CONF
+from spark_ingest.stage_progress import StageProgressReporter
+
+#: "1"/"0" forces the ``stage_progress`` log lines on/off (default: on under spark-submit).
+STAGE_PROGRESS_ENV = "CARRENTAL_STAGE_PROGRESS"
+
+
+def stage_progress_wanted(requested: bool | None, master: str | None) -> bool:
+    """``requested`` if given, else ``$CARRENTAL_STAGE_PROGRESS``, else only when spark-submit
+    (or EMR) picks the master, i.e. for a job, not for a test suite or notebook session."""
+    if requested is not None:
+        return requested
+    configured = os.environ.get(STAGE_PROGRESS_ENV, "").strip().lower()
+    if configured:
+        return configured not in {"0", "false", "no", "off"}
+    return master is None
 
 
 def build_session(
-    app_name: str, master: str | None = None, shuffle_partitions: int | None = None
+    app_name: str,
+    master: str | None = None,
+    shuffle_partitions: int | None = None,
+    *,
+    stage_progress: bool | None = None,
 ) -> SparkSession:
     """A session with :data:`~spark_ingest.conf.SPARK_CONF` applied.
 
     ``master`` is left to ``spark-submit`` / EMR when ``None``. With a ``local`` master the UI
-    is switched off. The session time zone is UTC and ANSI mode stays on.
+    is switched off. The session time zone is UTC and ANSI mode stays on. With stage progress
+    (see :func:`stage_progress_wanted`) a daemon thread logs ``stage_progress`` lines until
+    ``spark.stop()``.
     """
     builder = SparkSession.builder.appName(app_name)
     if master:
@@ -28,4 +51,6 @@ def build_session(
         )
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    if stage_progress_wanted(stage_progress, master):
+        StageProgressReporter(session.sparkContext).start()
     return session

@@ -8,11 +8,17 @@ as it does on EMR with the package shipped through ``--py-files``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 from spark_ingest.conf import SPARK_CONF
 from spark_ingest.layout import (
@@ -23,6 +29,7 @@ from spark_ingest.layout import (
     RUNS_PREFIX,
     validate_run_id,
 )
+from spark_ingest.logs import log
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 JOBS_DIR = PACKAGE_DIR / "jobs"
@@ -30,6 +37,11 @@ LOG4J_CONFIG = PACKAGE_DIR / "log4j2.properties"
 LOCAL_MASTER = "local[2]"
 DRIVER_MEMORY = os.environ.get("CARRENTAL_SPARK_DRIVER_MEMORY", "3g")
 LOCAL_SHUFFLE_PARTITIONS = "8"
+#: Exit code reported when spark-submit is killed for exceeding ``timeout`` (as timeout(1)).
+TIMEOUT_EXIT_CODE = 124
+
+#: ``on_line(stream, line)``: ``stream`` is "stdout" or "stderr", ``line`` has no newline.
+LineCallback = Callable[[str, str], None]
 
 
 def spark_submit_executable() -> str:
@@ -117,6 +129,108 @@ def submit_env(env: dict | None = None) -> dict[str, str]:
     return out
 
 
+def process_tree(pid: int) -> list[int]:
+    """Every live process below ``pid``, read from ``/proc`` (empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the child and everything below it (spark-submit -> JVM -> Python driver).
+
+    The child stays in the caller's process group on purpose: a scheduler that stops
+    ``carrental run`` by killing its group stops the Spark jobs with it.
+    """
+    for pid in [*process_tree(proc.pid), proc.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+
+
+def stream_process(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float | None = None,
+    on_line: LineCallback | None = None,
+    merge_stderr: bool = False,
+) -> subprocess.CompletedProcess:
+    """Run ``cmd`` and hand each output line to ``on_line`` as it is written.
+
+    Like ``subprocess.run(capture_output=True, text=True)``: the result holds the full
+    stdout/stderr (``merge_stderr`` folds stderr into stdout) and after ``timeout`` seconds
+    the child and all its descendants are killed and ``TimeoutExpired`` is raised with the
+    output so far. A failing ``on_line`` is reported once and then no longer called; it
+    never stops the pipes from being drained.
+    """
+    proc = subprocess.Popen(
+        list(cmd),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    captured: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    callback_lock = threading.Lock()  # lines reach on_line one at a time
+
+    def pump(name: str, pipe: IO[str]) -> None:
+        nonlocal on_line
+        with pipe:
+            for line in pipe:
+                captured[name].append(line)
+                with callback_lock:
+                    if on_line is None:
+                        continue
+                    try:
+                        on_line(name, line.rstrip("\r\n"))
+                    except Exception:
+                        log(logging.WARNING, "on_line_failed", error=traceback.format_exc())
+                        on_line = None
+
+    readers = [
+        threading.Thread(target=pump, args=(name, pipe), name=f"{name}-reader", daemon=True)
+        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr))
+        if pipe is not None
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        proc.wait(timeout=timeout)
+    except BaseException as exc:  # the timeout, or Ctrl-C while waiting
+        _kill_tree(proc)
+        for reader in readers:
+            reader.join()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            exc.output, exc.stderr = "".join(captured["stdout"]), "".join(captured["stderr"])
+        raise
+    for reader in readers:
+        reader.join()
+    out, err = "".join(captured["stdout"]), "".join(captured["stderr"])
+    return subprocess.CompletedProcess(list(cmd), proc.returncode, out, err)
+
+
 def submit_job(
     job: str,
     lake_dir: str | Path,
@@ -127,21 +241,19 @@ def submit_job(
     extra_args: Sequence[str] = (),
     env: dict | None = None,
     timeout: float | None = None,
+    on_line: LineCallback | None = None,
 ) -> subprocess.CompletedProcess:
-    """spark-submit ``job`` against ``lake_dir``; capture output and tee it to
-    ``<lake>/runs/<run_id>/logs/<job>.log``. Never raises on a non-zero exit."""
+    """spark-submit ``job`` against ``lake_dir``; stream its output lines to ``on_line``,
+    capture them and tee them to ``<lake>/runs/<run_id>/logs/<job>.log``. Never raises on a
+    non-zero exit; a timeout kills the job and returns code 124."""
     cmd = build_command(job, lake_dir, run_id, mode=mode, engine=engine, extra_args=extra_args)
     log_dir = Path(lake_dir).resolve() / RUNS_PREFIX / validate_run_id(run_id) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env=submit_env(env), timeout=timeout, check=False
-        )
+        proc = stream_process(cmd, env=submit_env(env), timeout=timeout, on_line=on_line)
     except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        err += f"\nspark-submit timed out after {timeout} s\n"
-        proc = subprocess.CompletedProcess(cmd, 124, out, err)
+        err = f"{exc.stderr}\nspark-submit timed out after {timeout} s\n"
+        proc = subprocess.CompletedProcess(cmd, TIMEOUT_EXIT_CODE, exc.output, err)
     (log_dir / f"{job}.log").write_text(
         f"$ {' '.join(cmd)}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}",
         encoding="utf-8",

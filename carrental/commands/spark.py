@@ -88,6 +88,7 @@ def run_spark_job(
 ) -> dict[str, Any]:
     """Run ``job`` and return its manifest; raise CarrentalError on failure."""
     from carrental.java import ensure_java
+    from carrental.progress import SparkProgress
     from spark_ingest.submit import submit_job
 
     job = resolve_job(job)
@@ -99,7 +100,8 @@ def run_spark_job(
         )
     ensure_java()
     console.info(f"running {job} (run {run_id}) ...")
-    proc = submit_job(job, lake_dir, run_id, mode=mode, engine=engine)
+    with SparkProgress(job) as progress:
+        proc = submit_job(job, lake_dir, run_id, mode=mode, engine=engine, on_line=progress)
     manifest_path = Path(runs_uri(str(lake_dir.resolve()), run_id)) / "manifests" / f"{job}.json"
     log_path = Path(runs_uri(str(lake_dir.resolve()), run_id)) / "logs" / f"{job}.log"
     if proc.returncode != 0:

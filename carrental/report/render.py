@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from html import escape
@@ -119,8 +120,18 @@ def header_section(inputs: RunInputs, summary: ExecutionSummary) -> str:
         if summary.started and summary.stopped
         else None
     )
+    run_input = execution.get("input") or {}
+    if isinstance(run_input, str):  # DescribeExecution returns the input as a JSON string
+        try:
+            run_input = json.loads(run_input)
+        except ValueError:
+            run_input = {}
+    run_input = run_input if isinstance(run_input, dict) else {}
     mode = next((m.get("mode") for m in inputs.manifests.values() if m.get("mode")), None)
+    mode = mode or run_input.get("mode")
     engine = next((m.get("engine") for m in inputs.manifests.values() if m.get("engine")), None)
+    if engine is None and not inputs.manifests:
+        engine = "no Spark job in this run"
     facts = [
         ("Started", fmt_time(summary.started)),
         ("Finished", fmt_time(summary.stopped)),

@@ -6,11 +6,12 @@ AWS resource (Task ``Resource``)                            local handler
 ``arn:aws:states:::emr-serverless:startJobRun.sync``        ``spark_ingest.submit.submit_job``: spark-
                                                             submit of the same entry script with the
                                                             same arguments (``s3://<DataBucket>/`` ->
-                                                            the lake folder)
+                                                            the lake folder), progress on stderr
 ``arn:aws:states:::aws-sdk:glue:startCrawler``              ``carrental.catalog.crawl`` (runs now)
 ``arn:aws:states:::aws-sdk:glue:getCrawler``                the last crawl's GetCrawler-shaped answer
 ``arn:aws:states:::codebuild:startBuild.sync``              ``carrental.dbt_runner.run_dbt(lake,
-                                                            ["build"])`` (target local)
+                                                            ["build"])`` (target local), one line
+                                                            per node on stderr
 ``arn:aws:states:::athena:startQueryExecution.sync``        the query on ``<lake>/warehouse.duckdb``
                                                             (read-only DuckDB connection)
 ``arn:aws:states:::athena:getQueryResults``                 the rows in GetQueryResults shape
@@ -138,6 +139,7 @@ class LocalBindings:
     # ---- EMR Serverless -----------------------------------------------------------------
 
     def emr_start_job_run(self, params: dict, ctx: TaskContext) -> dict:
+        from carrental.progress import SparkProgress
         from spark_ingest.layout import JOBS
         from spark_ingest.submit import submit_job
 
@@ -154,14 +156,16 @@ class LocalBindings:
                 raise TaskFailure("States.TaskFailed", f"--{key} {args[key]} does not map to {rel}")
         run_id = args.get("run_id", self.run_id)
         timeout = params.get("ExecutionTimeoutMinutes")
-        proc = submit_job(
-            job,
-            self.lake,
-            run_id,
-            mode=args.get("mode", "full"),
-            engine=self.engine,
-            timeout=float(timeout) * 60 if timeout else None,
-        )
+        with SparkProgress(job) as progress:  # the two jobs run in parallel: lines say which
+            proc = submit_job(
+                job,
+                self.lake,
+                run_id,
+                mode=args.get("mode", "full"),
+                engine=self.engine,
+                timeout=float(timeout) * 60 if timeout else None,
+                on_line=progress,
+            )
         job_run_id = f"local-{job}-{run_id}"
         if proc.returncode != 0:
             raise TaskFailure(
@@ -221,12 +225,13 @@ class LocalBindings:
 
     def codebuild_start_build(self, params: dict, ctx: TaskContext) -> dict:
         from carrental.dbt_runner import run_dbt
+        from carrental.progress import DbtProgress
 
         overrides = {
             e["Name"]: e.get("Value") for e in params.get("EnvironmentVariablesOverride", [])
         }
         run_id = overrides.get("RUN_ID") or self.run_id
-        result = run_dbt(self.lake, ["build"], run_id=run_id)
+        result = run_dbt(self.lake, ["build"], run_id=run_id, on_line=DbtProgress())
         build_id = f"{params.get('ProjectName', 'dbt')}:{run_id}"
         if result.returncode != 0:
             failed = ", ".join(result.failed_nodes) or "(see the dbt log)"

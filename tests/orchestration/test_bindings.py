@@ -198,7 +198,7 @@ def test_emr_binding_refuses_foreign_buckets(tmp_path):
 def test_codebuild_binding_runs_dbt_build_and_names_failed_nodes(tmp_path, monkeypatch):
     calls = []
 
-    def run_dbt(lake_dir, args, *, target="local", run_id=None, capture=True):
+    def run_dbt(lake_dir, args, *, target="local", run_id=None, capture=True, on_line=None):
         calls.append((lake_dir, args, run_id))
         return types.SimpleNamespace(
             returncode=1, stdout="...", failed_nodes=["test.carrental.not_null_x"], run_results=None

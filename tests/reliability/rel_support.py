@@ -113,26 +113,6 @@ def tree_snapshot(root: Path) -> dict[str, str]:
     return out
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (read from /proc): the JVM and Python workers we started."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 SUBMIT_SNIPPET = (
     "import sys\n"
     "from spark_ingest.submit import submit_job\n"

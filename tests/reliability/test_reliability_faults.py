@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from spark_ingest.submit import process_tree
 from tests.corpus.make_corpus import write_base_lake
 from tests.reliability import rel_support as S
 
@@ -117,7 +118,7 @@ def test_fault_sigkill_mid_write(fault_lake, record_property):
             time.sleep(0.05)
     finally:
         finished = proc.poll() is not None
-        for pid in [*S.descendants(proc.pid), proc.pid]:  # only processes this test started
+        for pid in [*process_tree(proc.pid), proc.pid]:  # only processes this test started
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=30)

@@ -272,3 +272,22 @@ def test_tolerates_missing_or_corrupt_run_files(lake, asl_path, tmp_path, damage
         assert f'id="{element_id}"' in html
     if damage == "corrupt":
         assert "could not read history.json" in html
+
+
+def test_resumed_run_without_spark_jobs_takes_mode_from_the_execution_input(tmp_path, asl_path):
+    """A run resumed at RunDbtBuild has no job manifests: the header reads the execution
+    input (a JSON string, as DescribeExecution returns it) and says no Spark job ran."""
+    lake = fake_lake.build_fake_lake(tmp_path / "lake")
+    run_dir = lake / "runs" / fake_lake.SUCCESS_RUN
+    for manifest in (run_dir / "manifests").glob("*.json"):
+        manifest.unlink()
+    execution = json.loads((run_dir / "execution.json").read_text(encoding="utf-8"))
+    execution["input"] = json.dumps({"run_id": fake_lake.SUCCESS_RUN, "mode": "incremental"})
+    (run_dir / "execution.json").write_text(json.dumps(execution), encoding="utf-8")
+
+    html = build_report(lake, fake_lake.SUCCESS_RUN, asl_path=asl_path).read_text(encoding="utf-8")
+    facts = dict(
+        re.findall(r'<span class="label">([^<]+)</span><span class="value">([^<]*)</span>', html)
+    )
+    assert facts["Mode"] == "incremental"
+    assert facts["Engine"] == "no Spark job in this run"

@@ -77,19 +77,26 @@ def test_quarantine_location_and_leading_columns(spark, tmp_path):
 
 
 def test_rentals_fact_is_hive_partitioned_by_rental_date(spark, tmp_path):
-    df = spark.createDataFrame(
-        [("R1", "2024-01-01"), ("R2", "2024-01-01"), ("R3", "2024-01-02")],
-        "rental_id string, d string",
-    ).selectExpr("rental_id", "to_date(d) as rental_date")
+    # 60 rentals over 2 dates, spread round-robin over 6 input partitions: without the
+    # shuffle by rental_date every task would write its own file into both folders
+    rows = [(f"R{i}", "2024-01-01" if i % 3 else "2024-01-02") for i in range(60)]
+    df = (
+        spark.createDataFrame(rows, "rental_id string, d string")
+        .selectExpr("rental_id", "to_date(d) as rental_date")
+        .repartition(6)
+    )
     pub = Publisher(spark, str(tmp_path), "vehicle_location_performance", "run1")
-    assert pub.stage("rentals_fact", df) == 3
+    assert pub.stage("rentals_fact", df) == 60
     pub.publish()
     table = tmp_path / "vehicle_location_performance" / "rentals_fact"
     assert sorted(p.name for p in table.iterdir()) == [
         "rental_date=2024-01-01",
         "rental_date=2024-01-02",
     ]
-    assert len(list((table / "rental_date=2024-01-01").glob("*.parquet"))) == 1
+    for folder, expected_rows in (("2024-01-01", 40), ("2024-01-02", 20)):
+        files = list((table / f"rental_date={folder}").glob("*.parquet"))
+        assert len(files) == 1
+        assert pq.read_table(files[0]).num_rows == expected_rows
 
 
 def _fail_second_replace(monkeypatch):
