@@ -3,6 +3,10 @@
 One dict so that a laptop run and an EMR run use the same SQL semantics (UTC, ANSI on) and the
 same physical knobs. Resource settings (executor cores/memory) are deliberately absent: EMR
 Serverless sizes those per application, and locally ``spark-submit`` sets the driver memory.
+
+A key given at launch (``spark-submit --conf``, EMR ``sparkSubmitParameters``) wins over this
+dict in :func:`spark_ingest.session.build_session`: the local launcher lowers the shuffle
+partitions to 8 for 2 cores, and the run manifest records the values a job actually ran with.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ Compute = Callable[[Inputs], dict[str, DataFrame]]
 
 def run_job(job: str, compute: Compute, argv: list[str] | None = None) -> int:
     """Parse args, read + validate, compute, stage, publish, write the manifest; exit code."""
-    from spark_ingest.session import build_session
+    from spark_ingest.session import build_session, effective_settings
 
     args = parse_args(job, argv)
     run_id = validate_run_id(args.run_id or new_run_id())
@@ -133,6 +133,7 @@ def run_job(job: str, compute: Compute, argv: list[str] | None = None) -> int:
         if args.mode != "full":
             log(logging.WARNING, "mode_fallback", job=job, requested=args.mode, effective="full")
         spark = build_session(job)
+        manifest.data["spark_conf"] = effective_settings(spark)
         inputs = load_inputs(spark, args.raw_root, manifest)
         if manifest.data["inputs"]["rental_transactions"]["valid"] == 0:
             raise NoValidRentalsError("zero valid rentals: every rental row was rejected")

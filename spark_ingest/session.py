@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from spark_ingest.conf import SPARK_CONF
@@ -24,6 +25,18 @@ def stage_progress_wanted(requested: bool | None, master: str | None) -> bool:
     return master is None
 
 
+def launch_settings() -> set[str]:
+    """The keys set at launch: ``spark-submit --conf`` (locally, ``submit.build_command``
+    lowers the shuffle partitions for 2 cores) or EMR's ``sparkSubmitParameters``."""
+    SparkContext._ensure_initialized()  # under spark-submit: attach to its JVM
+    return {key for key, _ in SparkConf().getAll()}
+
+
+def effective_settings(session: SparkSession) -> dict[str, str]:
+    """The value the session runs with for every key of SPARK_CONF (for the run manifest)."""
+    return {key: session.conf.get(key, None) or "" for key in SPARK_CONF}
+
+
 def build_session(
     app_name: str,
     master: str | None = None,
@@ -41,8 +54,10 @@ def build_session(
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
+    given = launch_settings() if master is None else set()
     for key, value in SPARK_CONF.items():
-        builder = builder.config(key, value)
+        if key not in given:  # spark-submit --conf / EMR sparkSubmitParameters win
+            builder = builder.config(key, value)
     if shuffle_partitions is not None:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
     if master and master.startswith("local"):

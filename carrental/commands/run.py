@@ -201,7 +201,11 @@ def run_pipeline(
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("run", help=HELP)
+    @app.command(
+        "run",
+        help=HELP,
+        short_help="Run the whole pipeline: the same state machine AWS runs, locally or on AWS.",
+    )
     def run_command(
         lake_dir: str = typer.Option("lake", "--lake-dir", help="The lake folder (local target)."),
         run_id: str | None = typer.Option(

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from spark_tiny_lake import EXPECTED_COUNTS, FILES, VALID_RENTAL_IDS, write_tiny_lake
 
-from spark_ingest.submit import submit_job
+from spark_ingest.submit import LOCAL_SHUFFLE_PARTITIONS, submit_job
 
 pytestmark = pytest.mark.slow
 RUN_ID = "e2e-1"
@@ -54,6 +54,11 @@ def test_manifests_reconcile_and_match_hand_counts(lake):
     }
     for manifest in manifests.values():
         assert manifest["status"] == "SUCCEEDED" and manifest["reconciled"] is True
+        # spark-submit's --conf wins over the session defaults (2 local cores: 8 partitions)
+        settings = manifest["spark_conf"]
+        assert settings["spark.sql.shuffle.partitions"] == LOCAL_SHUFFLE_PARTITIONS != "64"
+        assert settings["spark.sql.ansi.enabled"] == "true"
+        assert settings["spark.sql.session.timeZone"] == "UTC"
         assert manifest["error"] is None
         for dataset, (rows_read, valid, by_reason) in EXPECTED_COUNTS.items():
             info = manifest["inputs"][dataset]
