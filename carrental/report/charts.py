@@ -385,34 +385,40 @@ def reason_codes(quality: list[dict[str, Any]]) -> go.Figure | None:
     return _style(fig, "Quarantined rows by reason code", height=380)
 
 
-def state_timing(rows: list[dict[str, Any]], previous_label: str | None) -> go.Figure | None:
-    if not rows:
-        return None
-    names = [r["state"] for r in rows]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Bar(
-            y=names,
-            x=[r["seconds"] for r in rows],
-            name="This run",
-            orientation="h",
-            marker_color=PALETTE[0],
-            hovertemplate="%{y}<br>%{x:.1f} s<extra>this run</extra>",
-        )
-    )
+def _this_vs_previous(
+    labels: list[str],
+    rows: list[dict[str, Any]],
+    previous_label: str | None,
+    color: str,
+    hover: bool,
+) -> go.Figure:
+    """Horizontal bars of ``seconds`` per label, beside the previous run's when known."""
+    series = [("This run", [r["seconds"] for r in rows], color, "this run")]
     if previous_label and any(r.get("previous") is not None for r in rows):
+        previous = [r.get("previous") for r in rows]
+        series.append((f"Previous run ({previous_label})", previous, "#aab7b8", "previous"))
+    fig = go.Figure()
+    for name, seconds, marker, tag in series:
         fig.add_trace(
             go.Bar(
-                y=names,
-                x=[r.get("previous") for r in rows],
-                name=f"Previous run ({previous_label})",
+                y=labels,
+                x=seconds,
+                name=name,
                 orientation="h",
-                marker_color="#aab7b8",
-                hovertemplate="%{y}<br>%{x:.1f} s<extra>previous</extra>",
+                marker_color=marker,
+                hovertemplate=f"%{{y}}<br>%{{x:.1f}} s<extra>{tag}</extra>" if hover else None,
             )
         )
     fig.update_layout(barmode="group")
     fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def state_timing(rows: list[dict[str, Any]], previous_label: str | None) -> go.Figure | None:
+    if not rows:
+        return None
+    names = [r["state"] for r in rows]
+    fig = _this_vs_previous(names, rows, previous_label, PALETTE[0], hover=True)
     fig.update_xaxes(title_text="Wall time (s)")
     return _style(fig, "Wall time per state", height=max(300, 90 + 34 * len(rows)))
 
@@ -421,27 +427,6 @@ def job_steps(rows: list[dict[str, Any]], previous_label: str | None) -> go.Figu
     if not rows:
         return None
     labels = [f"{r['job']}: {r['step']}" for r in rows]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Bar(
-            y=labels,
-            x=[r["seconds"] for r in rows],
-            name="This run",
-            orientation="h",
-            marker_color=PALETTE[5],
-        )
-    )
-    if previous_label and any(r.get("previous") is not None for r in rows):
-        fig.add_trace(
-            go.Bar(
-                y=labels,
-                x=[r.get("previous") for r in rows],
-                name=f"Previous run ({previous_label})",
-                orientation="h",
-                marker_color="#aab7b8",
-            )
-        )
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(autorange="reversed")
+    fig = _this_vs_previous(labels, rows, previous_label, PALETTE[5], hover=False)
     fig.update_xaxes(title_text="Seconds")
     return _style(fig, "Spark job steps", height=max(280, 90 + 30 * len(rows)))
