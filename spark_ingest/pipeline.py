@@ -22,7 +22,8 @@ from spark_ingest.layout import DATASETS, JOB_TABLES, join, new_run_id, validate
 from spark_ingest.logs import log
 from spark_ingest.manifest import FAILED, SUCCEEDED, Manifest, write_manifest
 from spark_ingest.publish import Publisher, write_quarantine
-from spark_ingest.validate import annotate_dimension, annotate_rentals, compact, split
+from spark_ingest.state import IngestState, Plan
+from spark_ingest.validate import annotate_dimension, check_rentals, compact, parse_rentals, split
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -38,7 +39,7 @@ def parse_args(job: str, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quarantine-root", required=True, help="<lake>/data/quarantine")
     parser.add_argument("--run-id", default=None, help="run id (default: a new sortable id)")
     parser.add_argument("--runs-root", default=None, help="default: <processed-root>/../../runs")
-    parser.add_argument("--mode", choices=MODES, default="full")
+    parser.add_argument("--mode", choices=MODES, default="incremental")
     parser.add_argument("--engine", choices=ENGINES, default="spark")
     return parser.parse_args(argv)
 
@@ -60,6 +61,7 @@ class Inputs:
     valid: dict[str, DataFrame] = field(default_factory=dict)
     rejected: dict[str, DataFrame] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
+    plan: Plan | None = None  # the raw rentals files' plan (None: no incremental state kept)
 
     @property
     def rentals(self) -> DataFrame:
@@ -74,7 +76,43 @@ def _count_by_reason(annotated: DataFrame) -> tuple[int, int, dict[str, int]]:
     return read, valid, {row["reason_code"]: row["n"] for row in rows if row["reason_code"]}
 
 
-def load_inputs(spark: SparkSession, raw_root: str, manifest: Manifest) -> Inputs:
+def parsed_rentals(
+    spark: SparkSession,
+    files: list[str],
+    manifest: Manifest,
+    state: IngestState | None,
+    run_id: str,
+) -> tuple[DataFrame, Plan | None]:
+    """:func:`parse_rentals` over every raw rentals file, parsing only what the mode needs.
+
+    Without ``state``: one read of all files. With it, the parse of each file is stored; a
+    ``full`` run re-parses every file, an ``incremental`` run only new and changed ones
+    (see :mod:`spark_ingest.state`). An incremental run without a ledger runs as full.
+    """
+    ds = C.RENTAL_TRANSACTIONS
+    if state is None:
+        return parse_rentals(read_raw(spark, ds, files)), None
+    ledger = state.read_ledger() if manifest.data["mode"] == "incremental" else None
+    if manifest.data["mode"] == "incremental" and ledger is None:
+        log(logging.INFO, "mode_first_run", job=manifest.data["job"], effective="full")
+        manifest.data["mode"] = "full"
+    if ledger is None:
+        state.forget_all()
+    plan = state.plan(files, ledger, run_id)
+    for uri in plan.to_parse:
+        state.store(uri, parse_rentals(read_raw(spark, ds, [uri])))
+    state.forget(plan.removed)
+    manifest.data["ingest"] = {"files": plan.summary(), "parsed": plan.to_parse}
+    log(logging.INFO, "ingest_plan", job=manifest.data["job"], **plan.summary())
+    return state.read_parsed(files), plan
+
+
+def load_inputs(
+    spark: SparkSession,
+    raw_root: str,
+    manifest: Manifest,
+    state: IngestState | None = None,
+) -> Inputs:
     """File checks for all four datasets first, then one read + validation per dataset."""
     with manifest.timed("check_files"):
         files = {
@@ -87,13 +125,18 @@ def load_inputs(spark: SparkSession, raw_root: str, manifest: Manifest) -> Input
             ds = C.CONTRACT[name]
             # one scan of the files: validated, compacted (raw text kept for rejected rows
             # only), cached, and counted in one aggregation; every output reads the cache
-            raw = read_raw(spark, ds, files[name])
             if name == "rental_transactions":
-                annotated = annotate_rentals(
-                    raw, inputs.valid["users"], inputs.valid["vehicles"], inputs.valid["locations"]
+                parsed, inputs.plan = parsed_rentals(
+                    spark, files[name], manifest, state, manifest.data["run_id"]
+                )
+                annotated = check_rentals(
+                    parsed,
+                    inputs.valid["users"],
+                    inputs.valid["vehicles"],
+                    inputs.valid["locations"],
                 )
             else:
-                annotated = annotate_dimension(raw, ds)
+                annotated = annotate_dimension(read_raw(spark, ds, files[name]), ds)
             annotated = compact(annotated, ds).cache()
             rows_read, valid_rows, by_reason = _count_by_reason(annotated)
             inputs.cached.append(annotated)
@@ -116,8 +159,13 @@ def load_inputs(spark: SparkSession, raw_root: str, manifest: Manifest) -> Input
 Compute = Callable[[Inputs], dict[str, DataFrame]]
 
 
-def run_job(job: str, compute: Compute, argv: list[str] | None = None) -> int:
-    """Parse args, read + validate, compute, stage, publish, write the manifest; exit code."""
+def run_job(
+    job: str, compute: Compute, argv: list[str] | None = None, session: SparkSession | None = None
+) -> int:
+    """Parse args, read + validate, compute, stage, publish, write the manifest; exit code.
+
+    ``session``: run in an existing SparkSession (tests), which is then left running.
+    """
     from spark_ingest.session import build_session, effective_settings
 
     args = parse_args(job, argv)
@@ -126,27 +174,35 @@ def run_job(job: str, compute: Compute, argv: list[str] | None = None) -> int:
     manifest = Manifest(job, run_id, args.mode, args.engine)
     log(logging.INFO, "job_started", job=job, run_id=run_id, mode=args.mode, engine=args.engine)
     spark = None
+    inputs: Inputs | None = None
     code, error = EXIT_FAILED, None
     try:
         if args.engine != "spark":
             raise ValueError(f"engine {args.engine!r} is not run by the Spark entry script")
-        if args.mode != "full":
-            log(logging.WARNING, "mode_fallback", job=job, requested=args.mode, effective="full")
-        spark = build_session(job)
+        spark = session or build_session(job)
         manifest.data["spark_conf"] = effective_settings(spark)
-        inputs = load_inputs(spark, args.raw_root, manifest)
+        state = IngestState(spark, args.processed_root, job)
+        inputs = load_inputs(spark, args.raw_root, manifest, state)
         if manifest.data["inputs"]["rental_transactions"]["valid"] == 0:
             raise NoValidRentalsError("zero valid rentals: every rental row was rejected")
         publisher = Publisher(spark, args.processed_root, job, run_id)
         with manifest.timed("compute_stage"):
             tables = compute(inputs)
             assert set(tables) == set(JOB_TABLES[job]), sorted(tables)
-            rows = {table: publisher.stage(table, df) for table, df in tables.items()}
+            incremental = manifest.data["mode"] == "incremental"
+            rows = {
+                table: publisher.stage(table, df, only_changed_partitions=incremental)
+                for table, df in tables.items()
+            }
+            if publisher.partition_changes:
+                manifest.data["partitions"] = publisher.partition_changes
         with manifest.timed("quarantine"):
             for name in DATASETS:
                 write_quarantine(inputs.rejected[name], args.quarantine_root, name, job, run_id)
         with manifest.timed("publish"):
             published = publisher.publish()
+        # last: a run that failed before this point leaves the previous ledger in place
+        manifest.data["ledger"] = state.commit(inputs.plan, run_id)
         for table in JOB_TABLES[job]:
             manifest.add_output(table, rows[table], published[table])
         code = EXIT_OK
@@ -184,6 +240,9 @@ def run_job(job: str, compute: Compute, argv: list[str] | None = None) -> int:
                 exit_code=code,
                 **(error or {}),
             )
-        if spark is not None:
+        if spark is not None and session is None:
             spark.stop()
+        elif inputs is not None:
+            for frame in inputs.cached:
+                frame.unpersist()
     return code

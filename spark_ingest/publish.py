@@ -17,6 +17,7 @@ pointer-swap equivalent on AWS (update the Glue table ``Location`` to the new ve
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -28,6 +29,7 @@ from pyspark.sql import functions as F
 from spark_ingest.contract import QUARANTINE_LEADING_COLUMNS
 from spark_ingest.io import _fs_and_path, to_uri
 from spark_ingest.layout import PARTITION_COLUMNS, join
+from spark_ingest.logs import log
 
 VERSIONS_DIR = "_versions"
 STAGING_DIR = "_staging"
@@ -53,6 +55,32 @@ def write_table(df: DataFrame, uri: str, table: str) -> None:
         df.write.mode("overwrite").parquet(uri)
 
 
+def link_or_copy(source: str, target: str) -> None:
+    """Hard-link ``source`` to ``target``; copy where the file system has no hard links."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def partition_fingerprints(df: DataFrame, column: str, columns: list[str]) -> dict[str, tuple]:
+    """partition value (as text) -> (rows, sum of 64-bit row hashes): equal for equal content.
+
+    ``columns`` fixes the hashed column order, so a frame read back from Parquet (partition
+    column last) hashes like the frame that was written.
+    """
+    values = [c for c in columns if c != column]
+    rows = (
+        df.groupBy(F.col(column).cast("string").alias("p"))
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.xxhash64(*values).cast("decimal(38,0)")).alias("h"),
+        )
+        .collect()
+    )
+    return {row["p"]: (row["n"], row["h"]) for row in rows}
+
+
 class Publisher:
     """Stage the tables of one job run, then publish them together."""
 
@@ -63,6 +91,8 @@ class Publisher:
         self.job_root = join(to_uri(processed_root), job)
         self.local = is_local(self.job_root)
         self.staged: dict[str, str] = {}
+        #: table -> {"rewritten": [...], "kept": n, "dropped": [...]} for partition-only stages
+        self.partition_changes: dict[str, dict] = {}
         if self.local:
             self.job_root = local_path(self.job_root)
             self.version = self._free_version_name(run_id)
@@ -80,12 +110,46 @@ class Publisher:
             name = f"{run_id}~{attempt}"
         return name
 
-    def stage(self, table: str, df: DataFrame) -> int:
-        """Write ``df`` to the staging location; return its row count (read back)."""
+    def stage(self, table: str, df: DataFrame, only_changed_partitions: bool = False) -> int:
+        """Write ``df`` to the staging location; return its row count (read back).
+
+        With ``only_changed_partitions`` (incremental runs), a partitioned table with a live
+        local version writes only the partitions whose content differs from the live one;
+        the unchanged partitions' files are hard-linked into the new version.
+        """
         uri = join(self.stage_root, table)
-        write_table(df, uri, table)
+        partitions = PARTITION_COLUMNS.get(table, ())
+        live = self.table_uri(table)
+        if only_changed_partitions and partitions and self.local and os.path.isdir(live):
+            self.partition_changes[table] = self._stage_changed_partitions(df, live, uri, table)
+        else:
+            if only_changed_partitions and partitions and not self.local:
+                # S3 has no hard links: the whole table is staged and copied (README gaps)
+                log(logging.INFO, "partition_rewrite_full", table=table, root=self.job_root)
+            write_table(df, uri, table)
         self.staged[table] = uri
         return self.spark.read.parquet(uri).count()
+
+    def _stage_changed_partitions(self, df: DataFrame, live: str, uri: str, table: str) -> dict:
+        (column,) = PARTITION_COLUMNS[table]
+        old = partition_fingerprints(self.spark.read.parquet(live), column, df.columns)
+        new = partition_fingerprints(df, column, df.columns)
+        changed = sorted(value for value, print_ in new.items() if old.get(value) != print_)
+        kept = sorted(set(new) - set(changed))
+        if changed:
+            write_table(df.filter(F.col(column).cast("string").isin(changed)), uri, table)
+        os.makedirs(uri, exist_ok=True)
+        for value in kept:
+            folder = f"{column}={value}"
+            os.makedirs(os.path.join(uri, folder), exist_ok=True)
+            for entry in os.scandir(os.path.join(live, folder)):
+                if entry.is_file():
+                    link_or_copy(entry.path, os.path.join(uri, folder, entry.name))
+        return {
+            "rewritten": changed,
+            "kept": len(kept),
+            "dropped": sorted(set(old) - set(new)),
+        }
 
     def table_uri(self, table: str) -> str:
         return join(self.job_root, table)

@@ -61,7 +61,7 @@ def entry_script(job: str) -> Path:
 
 
 def job_args(
-    lake_dir: str | Path, run_id: str, mode: str = "full", engine: str = "spark"
+    lake_dir: str | Path, run_id: str, mode: str = "incremental", engine: str = "spark"
 ) -> list[str]:
     """The entry script's arguments for a local lake folder."""
     lake = Path(lake_dir).resolve()
@@ -88,7 +88,7 @@ def build_command(
     lake_dir: str | Path,
     run_id: str,
     *,
-    mode: str = "full",
+    mode: str = "incremental",
     engine: str = "spark",
     extra_args: Sequence[str] = (),
 ) -> list[str]:
@@ -236,7 +236,7 @@ def submit_job(
     lake_dir: str | Path,
     run_id: str,
     *,
-    mode: str = "full",
+    mode: str = "incremental",
     engine: str = "spark",
     extra_args: Sequence[str] = (),
     env: dict | None = None,

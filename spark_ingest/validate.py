@@ -182,23 +182,15 @@ def _key_flag(valid_dim: DataFrame, key: str, flag: str) -> DataFrame:
     return F.broadcast(valid_dim.select(F.col(key).alias(f"_k_{flag}"), F.lit(True).alias(flag)))
 
 
-def annotate_rentals(
-    raw: DataFrame, users: DataFrame, vehicles: DataFrame, locations: DataFrame
-) -> DataFrame:
-    """Typed columns + reasons for rentals; ``users``/``vehicles``/``locations`` are the VALID
-    typed dimension frames (keys unique)."""
+def parse_rentals(raw: DataFrame) -> DataFrame:
+    """Row-level half of the rental checks: typed columns + reasons that depend on the row alone
+    (malformed, key, types, negative amount, end before start).
+
+    Its output depends on nothing but the row, so incremental runs store it per raw file
+    (:mod:`spark_ingest.state`) and never parse an already-seen file again.
+    """
     ds = C.RENTAL_TRANSACTIONS
     df = raw.select("*", *_typed_columns(ds))
-    lookups = (
-        (users, "user_id", typed("user_id"), "_has_user"),
-        (vehicles, "vehicle_id", typed("vehicle_id"), "_has_vehicle"),
-        (locations, "location_id", typed("pickup_location"), "_has_pickup"),
-        (locations, "location_id", typed("dropoff_location"), "_has_dropoff"),
-    )
-    for dim, key, fk, flag in lookups:
-        df = df.join(
-            _key_flag(dim, key, flag), on=F.col(fk) == F.col(f"_k_{flag}"), how="left"
-        ).drop(f"_k_{flag}")
     amount = F.col(typed("total_amount"))
     start, end = F.col(typed("rental_start_time")), F.col(typed("rental_end_time"))
     checks = [
@@ -209,6 +201,30 @@ def annotate_rentals(
             F.coalesce(end < start, F.lit(False)),
             F.lit("rental_end_time is before rental_start_time"),
         ),
+    ]
+    checks = [(code, F.coalesce(failed, F.lit(False)), d) for code, failed, d in checks]
+    return _with_reasons(df, checks, len(ds.columns), line_delimited=True)
+
+
+def check_rentals(
+    parsed: DataFrame, users: DataFrame, vehicles: DataFrame, locations: DataFrame
+) -> DataFrame:
+    """Set-level half: orphan checks against the VALID dimension frames (keys unique), then
+    duplicate keys across all rows. Runs over every parsed row on every run, so a rental
+    quarantined as an orphan is re-evaluated when its dimension row arrives."""
+    ds = C.RENTAL_TRANSACTIONS
+    df = parsed
+    lookups = (
+        (users, "user_id", typed("user_id"), "_has_user"),
+        (vehicles, "vehicle_id", typed("vehicle_id"), "_has_vehicle"),
+        (locations, "location_id", typed("pickup_location"), "_has_pickup"),
+        (locations, "location_id", typed("dropoff_location"), "_has_dropoff"),
+    )
+    for dim, key, fk, flag in lookups:
+        df = df.join(
+            _key_flag(dim, key, flag), on=F.col(fk) == F.col(f"_k_{flag}"), how="left"
+        ).drop(f"_k_{flag}")
+    orphans = [
         (C.ORPHAN_USER, F.col("_has_user").isNull(), _detail("user_id", "is not a valid user")),
         (
             C.ORPHAN_VEHICLE,
@@ -226,10 +242,35 @@ def annotate_rentals(
             _detail("dropoff_location", "is not a valid location"),
         ),
     ]
-    checks = [(code, F.coalesce(failed, F.lit(False)), d) for code, failed, d in checks]
-    df = _with_reasons(df, checks, len(ds.columns), line_delimited=True)
+    orphans = [(code, F.coalesce(failed, F.lit(False)), d) for code, failed, d in orphans]
+    # orphan codes come after every row-level code in REASON_PRIORITY, so appending them keeps
+    # the priority order; a malformed row keeps MALFORMED_ROW alone (its fields are unreliable)
+    malformed = F.array_contains(F.col("reason_codes"), C.MALFORMED_ROW)
+    orphan_codes = F.filter(
+        F.array(*[F.when(failed, F.lit(code)) for code, failed, _ in orphans]),
+        lambda c: c.isNotNull(),
+    )
+    row_detail = F.when(F.col("reason_detail") != "", F.col("reason_detail"))
+    df = df.withColumns(
+        {
+            "reason_codes": F.when(malformed, F.col("reason_codes")).otherwise(
+                F.concat(F.col("reason_codes"), orphan_codes)
+            ),
+            "reason_detail": F.when(malformed, F.col("reason_detail")).otherwise(
+                F.concat_ws("; ", row_detail, *[F.when(f, d) for _, f, d in orphans])
+            ),
+        }
+    )
     df = df.drop("_has_user", "_has_vehicle", "_has_pickup", "_has_dropoff")
     return _finish(_dedupe(df, ds))
+
+
+def annotate_rentals(
+    raw: DataFrame, users: DataFrame, vehicles: DataFrame, locations: DataFrame
+) -> DataFrame:
+    """Typed columns + reasons for rentals; ``users``/``vehicles``/``locations`` are the VALID
+    typed dimension frames (keys unique)."""
+    return check_rentals(parse_rentals(raw), users, vehicles, locations)
 
 
 def compact(annotated: DataFrame, ds: C.Dataset) -> DataFrame:

@@ -105,7 +105,7 @@ def run_pipeline(
     *,
     run_id: str | None = None,
     from_state: str | None = None,
-    mode: str = "full",
+    mode: str = "incremental",
     engine: str = "spark",
     generate_if_empty: int | None = None,
 ) -> dict[str, Any]:
@@ -214,7 +214,9 @@ def register(app: typer.Typer) -> None:
         from_state: str | None = typer.Option(
             None, "--from-state", help="Start at this top-level state (earlier tasks skipped)."
         ),
-        mode: str = typer.Option("full", "--mode", help="full | incremental"),
+        mode: str = typer.Option(
+            "incremental", "--mode", help="incremental (default: new raw files only) | full"
+        ),
         engine: str = typer.Option("spark", "--engine", help="spark | duckdb"),
         generate_if_empty: int | None = typer.Option(
             None, "--generate-if-empty", help="Generate N sample rentals when data/raw is empty."

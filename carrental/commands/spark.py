@@ -84,7 +84,11 @@ def _summary(manifest: dict[str, Any]) -> str:
 
 
 def run_spark_job(
-    job: str, lake_dir: Path, run_id: str | None = None, mode: str = "full", engine: str = "spark"
+    job: str,
+    lake_dir: Path,
+    run_id: str | None = None,
+    mode: str = "incremental",
+    engine: str = "spark",
 ) -> dict[str, Any]:
     """Run ``job`` and return its manifest; raise CarrentalError on failure."""
     from carrental.java import ensure_java
@@ -126,7 +130,9 @@ def register(app: typer.Typer) -> None:
         run_id: Annotated[
             str | None, typer.Option("--run-id", help="Run id (default: a new sortable id).")
         ] = None,
-        mode: Annotated[str, typer.Option("--mode", help="full or incremental.")] = "full",
+        mode: Annotated[
+            str, typer.Option("--mode", help="incremental (default: new raw files only) or full.")
+        ] = "incremental",
         engine: Annotated[
             str, typer.Option("--engine", help="spark (duckdb: not here).")
         ] = "spark",

@@ -86,7 +86,7 @@ def run_remote(
     stack_name: str,
     region: str,
     run_id: str | None = None,
-    mode: str = "full",
+    mode: str = "incremental",
     *,
     lake_dir: str | Path | None = None,
     session: Any = None,

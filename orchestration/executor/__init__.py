@@ -61,7 +61,7 @@ def run_local(
     lake_dir: str | Path,
     run_id: str,
     *,
-    mode: str = "full",
+    mode: str = "incremental",
     engine: str = "spark",
     from_state: str | None = None,
     handler_overrides: Mapping[str, Handler] | None = None,

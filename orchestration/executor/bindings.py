@@ -161,7 +161,7 @@ class LocalBindings:
                 job,
                 self.lake,
                 run_id,
-                mode=args.get("mode", "full"),
+                mode=args.get("mode", "incremental"),
                 engine=self.engine,
                 timeout=float(timeout) * 60 if timeout else None,
                 on_line=progress,

@@ -41,7 +41,7 @@ def test_success_visits_every_stage_and_captures_validation(definition, fakes):
     for stage in ("RunSparkJobs", "RunCrawlers", "RunDbtBuild", "CheckValidationResults"):
         assert stage in names
     assert names[-1] == "PipelineSucceeded"
-    assert result.output["args"] == {"run_id": "exec-1", "mode": "full"}
+    assert result.output["args"] == {"run_id": "exec-1", "mode": "incremental"}
     assert result.output["validation"]["row_counts"]["all_tables_non_empty"] == "true"
     assert result.output["validation"]["reconciliation"]["reconciled"] == "true"
     assert result.output["dbt"] == {"BuildId": "build-1", "BuildStatus": "SUCCEEDED"}
@@ -360,7 +360,10 @@ def test_run_local_writes_history_and_execution_record(tmp_path, fakes):
     assert {"TaskScheduled", "TaskSucceeded", "TaskFailed", "ParallelStateStarted"} <= set(types)
     record = json.loads((tmp_path / "runs/run-1/execution.json").read_text())
     assert record["status"] == "FAILED" and record["error"] == "DataQualityGateFailed"
-    assert record["name"] == "run-1" and record["input"] == {"run_id": "run-1", "mode": "full"}
+    assert record["name"] == "run-1" and record["input"] == {
+        "run_id": "run-1",
+        "mode": "incremental",
+    }
     assert record["executionArn"].endswith(":execution:CarRentalDataPipeline:run-1")
     for key in ("startDate", "stopDate", "output", "cause"):
         assert key in record

@@ -28,7 +28,7 @@ def test_arguments_and_default_runs_root():
             "s3://b/data/quarantine",
         ],
     )
-    assert (args.mode, args.engine, args.run_id) == ("full", "spark", None)
+    assert (args.mode, args.engine, args.run_id) == ("incremental", "spark", None)
     assert default_runs_root("s3://b/data/processed") == "s3://b/runs"
     assert default_runs_root("/lake/data/processed/") == "/lake/runs"
     with pytest.raises(SystemExit):

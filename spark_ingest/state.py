@@ -1,0 +1,196 @@
+"""Incremental state of one job: the ingest ledger and the parsed-rentals store.
+
+Both live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and readers skip it)::
+
+    _state/ledger.json                          every processed raw rentals file
+    _state/rentals_parsed/file_id=<id>/*.parquet  parse_rentals() output of that one file
+
+The **ledger** records, per raw file: path, size, SHA-256 (local files) or the file system's
+checksum (S3 ETag), the id of its folder in the store and the run that parsed it. A run plans
+against it (:meth:`IngestState.plan`):
+
+* a file not in the ledger is **new**: parsed once and stored;
+* a file with the same path and checksum is **unchanged**: skipped, its stored rows are reused;
+* a file with the same path and another checksum is **changed**: parsed again, and its folder
+  is overwritten, so its earlier rows are replaced (never counted twice);
+* a ledger file no longer in the raw folder is **removed**: its folder is deleted.
+
+Only the row-level parse is stored. Orphan and duplicate-key checks, the KPIs and the fact run
+over every stored row on every run, so an incremental run gives exactly what a full run over
+the same raw files gives. The ledger is written only after the job's tables are published: a
+run that fails leaves the previous ledger, and the next run parses the same files again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+
+from spark_ingest.io import _fs_and_path, to_uri
+from spark_ingest.layout import join
+from spark_ingest.logs import log
+from spark_ingest.publish import is_local, local_path
+
+STATE_DIR = "_state"
+LEDGER_FILE = "ledger.json"
+PARSED_DIR = "rentals_parsed"
+LEDGER_VERSION = 1
+HASH_CHUNK = 8 * 1024 * 1024
+
+
+def file_id(uri: str) -> str:
+    """The store folder of a raw file: derived from its path, so a changed file at the same
+    path overwrites its own folder."""
+    return hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16]
+
+
+def fingerprint(spark: SparkSession, uri: str) -> tuple[int, str]:
+    """(size in bytes, checksum) of a raw file: SHA-256 of the bytes for local files, the file
+    system's checksum otherwise (S3A returns the ETag with ``fs.s3a.etag.checksum.enabled``),
+    else the size and modification time."""
+    fs, path = _fs_and_path(spark, uri)
+    status = fs.getFileStatus(path)
+    size = int(status.getLen())
+    if is_local(uri):
+        digest = hashlib.sha256()
+        with open(local_path(uri), "rb") as handle:
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+        return size, f"sha256:{digest.hexdigest()}"
+    checksum = fs.getFileChecksum(path)
+    if checksum is not None:
+        return size, f"{checksum.getAlgorithmName()}:{bytes(checksum.getBytes()).hex()}"
+    return size, f"mtime:{status.getModificationTime()}"
+
+
+@dataclass
+class Plan:
+    """What a run does with each raw rentals file."""
+
+    entries: dict[str, dict] = field(default_factory=dict)  # uri -> ledger entry (this run)
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def to_parse(self) -> list[str]:
+        return sorted(self.new + self.changed)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "new": len(self.new),
+            "changed": len(self.changed),
+            "unchanged": len(self.unchanged),
+            "removed": len(self.removed),
+        }
+
+
+class IngestState:
+    """The ledger and parsed store of one job under ``<processed-root>/<job>/_state``."""
+
+    def __init__(self, spark: SparkSession, processed_root: str, job: str):
+        self.spark = spark
+        self.root = join(to_uri(processed_root), job, STATE_DIR)
+        self.ledger_uri = join(self.root, LEDGER_FILE)
+        self.parsed_root = join(self.root, PARSED_DIR)
+
+    def parsed_uri(self, uri: str) -> str:
+        return join(self.parsed_root, f"file_id={file_id(uri)}")
+
+    def read_ledger(self) -> dict | None:
+        """The last committed ledger, or None (no successful run yet, or state wiped)."""
+        fs, path = _fs_and_path(self.spark, self.ledger_uri)
+        if not fs.exists(path):
+            return None
+        stream = fs.open(path)
+        try:
+            text = bytes(stream.readAllBytes()).decode("utf-8")
+        finally:
+            stream.close()
+        try:
+            ledger = json.loads(text)
+        except json.JSONDecodeError as exc:
+            log(logging.WARNING, "ledger_unreadable", ledger=self.ledger_uri, error=str(exc))
+            return None
+        if ledger.get("version") != LEDGER_VERSION:
+            log(
+                logging.WARNING,
+                "ledger_version",
+                ledger=self.ledger_uri,
+                found=ledger.get("version"),
+            )
+            return None
+        return ledger
+
+    def plan(self, files: list[str], ledger: dict | None, run_id: str) -> Plan:
+        """Classify ``files`` against ``ledger`` (None: every file is new)."""
+        known = {entry["path"]: entry for entry in (ledger or {}).get("files", [])}
+        plan = Plan()
+        for uri in files:
+            size, checksum = fingerprint(self.spark, uri)
+            before = known.get(uri)
+            entry = {"path": uri, "size": size, "checksum": checksum, "file_id": file_id(uri)}
+            if before is None:
+                plan.new.append(uri)
+            elif before["checksum"] != checksum or before["size"] != size:
+                plan.changed.append(uri)
+            else:
+                plan.unchanged.append(uri)
+                entry["run_id"] = before["run_id"]
+                plan.entries[uri] = entry
+                continue
+            entry["run_id"] = run_id
+            plan.entries[uri] = entry
+        plan.removed = sorted(set(known) - set(files))
+        return plan
+
+    def store(self, uri: str, parsed: DataFrame) -> None:
+        """Write one file's parsed rows to its folder (replacing an earlier version)."""
+        parsed.write.mode("overwrite").parquet(self.parsed_uri(uri))
+
+    def forget_all(self) -> None:
+        """Empty the store (a full run parses every file again)."""
+        fs, path = _fs_and_path(self.spark, self.parsed_root)
+        fs.delete(path, True)
+
+    def forget(self, uris: list[str]) -> None:
+        for uri in uris:
+            fs, path = _fs_and_path(self.spark, self.parsed_uri(uri))
+            fs.delete(path, True)
+
+    def read_parsed(self, files: list[str]) -> DataFrame:
+        return self.spark.read.parquet(*[self.parsed_uri(uri) for uri in files])
+
+    def commit(self, plan: Plan, run_id: str) -> str:
+        """Write the ledger (temporary file, then rename over the old one)."""
+        ledger = {
+            "version": LEDGER_VERSION,
+            "run_id": run_id,
+            "files": [plan.entries[uri] for uri in sorted(plan.entries)],
+        }
+        data = json.dumps(ledger, indent=2, sort_keys=True).encode("utf-8")
+        if is_local(self.ledger_uri):
+            target = local_path(self.ledger_uri)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(f"{target}.{run_id}.tmp", "wb") as handle:
+                handle.write(data)
+            os.replace(f"{target}.{run_id}.tmp", target)
+            return self.ledger_uri
+        fs, path = _fs_and_path(self.spark, self.ledger_uri)
+        _, tmp = _fs_and_path(self.spark, f"{self.ledger_uri}.{run_id}.tmp")
+        stream = fs.create(tmp, True)
+        try:
+            stream.write(data)
+        finally:
+            stream.close()
+        if fs.exists(path):
+            fs.delete(path, False)
+        if not fs.rename(tmp, path):
+            raise OSError(f"could not rename {tmp} to {path}")
+        return self.ledger_uri
