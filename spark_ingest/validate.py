@@ -5,7 +5,9 @@ regular expression plus ``try_cast`` / ``try_to_timestamp``. Each row gets ``rea
 (every failing rule, in priority order) and ``reason_code`` (the first one).
 
 ``annotate_*`` returns the raw columns + typed columns (prefixed ``t__``) + reason columns, so
-a caller can cache it once and :func:`split` it into valid and rejected frames.
+a caller can cache it once and :func:`split` it into valid and rejected frames. The one
+eager step is :func:`repeated_keys` (a small aggregation that picks the rows the duplicate-key
+ranking must look at).
 """
 
 from __future__ import annotations
@@ -137,12 +139,46 @@ def _typed_columns(ds: C.Dataset) -> list[Column]:
     return [parse_column(name, rule).alias(typed(name)) for name, rule in ds.columns]
 
 
+#: Above this many repeated keys the window runs over every row: an ``isin`` list that long
+#: costs more than the shuffle it saves.
+MAX_CANDIDATE_KEYS = 10_000
+
+
+def repeated_keys(df: DataFrame, ds: C.Dataset) -> list | None:
+    """Keys held by more than one otherwise-valid row (one narrow aggregation), or None when
+    there are more than :data:`MAX_CANDIDATE_KEYS` of them."""
+    rows = (
+        df.filter(F.size("reason_codes") == 0)
+        .groupBy(F.col(typed(ds.key)).alias("k"))
+        .count()
+        .filter(F.col("count") > 1)
+        .select("k")
+        .limit(MAX_CANDIDATE_KEYS + 1)
+        .collect()
+    )
+    keys = [row["k"] for row in rows]
+    return None if len(keys) > MAX_CANDIDATE_KEYS else keys
+
+
 def _dedupe(df: DataFrame, ds: C.Dataset) -> DataFrame:
     """Deterministic DUPLICATE_KEY among otherwise-valid rows.
 
     Keep the row from the greatest source file name (then full path), then the smallest
     sha2(raw_record); every other otherwise-valid row with the same key is quarantined.
+    Only rows whose key repeats go through the ranking window (a shuffle and sort); a key
+    held by one otherwise-valid row cannot be a duplicate.
     """
+    keys = repeated_keys(df, ds)
+    if keys is None:
+        return _mark_duplicates(df, ds)
+    if not keys:
+        return df
+    candidate = F.coalesce(F.col(typed(ds.key)).isin(keys), F.lit(False))
+    return _mark_duplicates(df.filter(candidate), ds).unionByName(df.filter(~candidate))
+
+
+def _mark_duplicates(df: DataFrame, ds: C.Dataset) -> DataFrame:
+    """The ranking window of :func:`_dedupe` over every row of ``df``."""
     clean = F.size("reason_codes") == 0
     window = Window.partitionBy(F.col(typed(ds.key)), clean).orderBy(
         F.regexp_extract(F.col(C.SOURCE_FILE), r"([^/]*)$", 1).desc(),

@@ -26,7 +26,7 @@ Examples:
 
   carrental run --lake-dir lake --generate-if-empty 20000
 
-  carrental run --lake-dir lake --run-id nightly-2024-05-01 --mode incremental
+  carrental run --lake-dir lake --run-id backfill-2024-05 --mode full
 
   carrental run --lake-dir lake --from-state RunDbtBuild
 

@@ -226,3 +226,31 @@ def test_rentals_are_read_line_by_line(spark, tmp_path: Path):
     rows = annotate_rentals(raw, users, vehicles, locations).collect()
     got = sorted((row.reason_code or "VALID") for row in rows)
     assert got == ["MALFORMED_ROW", "MALFORMED_ROW", "VALID"]  # head and tail fragments
+
+
+def test_duplicate_ranking_over_every_row_gives_the_same_hand_counts(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Past MAX_CANDIDATE_KEYS repeated keys the ranking window runs over every row."""
+    from spark_ingest import validate
+
+    monkeypatch.setattr(validate, "MAX_CANDIDATE_KEYS", 0)
+    lake = write_tiny_lake(tmp_path / "lake")
+    manifest = Manifest("test", "r1", "full", "spark")
+    inputs = load_inputs(spark, str(lake / "data" / "raw"), manifest)
+    for dataset, (rows_read, valid, by_reason) in EXPECTED_COUNTS.items():
+        got = manifest.data["inputs"][dataset]
+        assert (got["rows_read"], got["valid"], got["rejected_by_reason"]) == (
+            rows_read,
+            valid,
+            by_reason,
+        ), dataset
+    assert sorted(row.rental_id for row in inputs.rentals.collect()) == sorted(VALID_RENTAL_IDS)
+
+
+def test_repeated_keys_are_those_of_otherwise_valid_rows(spark, tmp_path: Path):
+    from spark_ingest.validate import repeated_keys
+
+    rows = [("A", []), ("A", []), ("B", []), ("B", ["INVALID_DATE"]), ("C", [])]
+    df = spark.createDataFrame(rows, "t__vehicle_id string, reason_codes array<string>")
+    assert repeated_keys(df, C.VEHICLES) == ["A"]
