@@ -132,7 +132,13 @@ class Publisher:
 
     def _stage_changed_partitions(self, df: DataFrame, live: str, uri: str, table: str) -> dict:
         (column,) = PARTITION_COLUMNS[table]
-        old = partition_fingerprints(self.spark.read.parquet(live), column, df.columns)
+        live_df = self.spark.read.parquet(live)
+        schema = {name: kind for name, kind in df.dtypes if name != column}
+        if {name: kind for name, kind in live_df.dtypes if name != column} != schema:
+            # the table's columns changed since the live version: every partition is new
+            write_table(df, uri, table)
+            return {"rewritten": ["*"], "kept": 0, "dropped": [], "note": "the columns changed"}
+        old = partition_fingerprints(live_df, column, df.columns)
         new = partition_fingerprints(df, column, df.columns)
         changed = sorted(value for value, print_ in new.items() if old.get(value) != print_)
         kept = sorted(set(new) - set(changed))

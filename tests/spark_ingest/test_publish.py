@@ -147,3 +147,44 @@ def test_failed_first_publish_leaves_no_table_visible(spark, tmp_path, monkeypat
         pub.publish()
     monkeypatch.undo()
     assert sorted(os.listdir(root / "job")) == ["_versions"]  # neither a nor b is exposed
+
+
+def test_partition_only_stage_rewrites_changed_partitions_and_links_the_rest(spark, tmp_path):
+    root = tmp_path / "processed"
+    table = "rentals_fact"
+    rows = [("a", 1, "2024-01-01"), ("b", 2, "2024-01-02"), ("c", 3, "2024-01-03")]
+
+    def frame(data):
+        return spark.createDataFrame(data, "rental_id string, total int, d string").selectExpr(
+            "rental_id", "total", "cast(d as date) as rental_date"
+        )
+
+    first = Publisher(spark, str(root), "job", "run1")
+    first.stage(table, frame(rows))
+    first.publish()
+    live = root / "job" / table
+    inode = {p.parent.name: p.stat().st_ino for p in live.resolve().rglob("*.parquet")}
+
+    # b changes, c goes away, d arrives; a is the same
+    second = Publisher(spark, str(root), "job", "run2")
+    changed = [rows[0], ("b", 20, "2024-01-02"), ("d", 4, "2024-01-04")]
+    assert second.stage(table, frame(changed), only_changed_partitions=True) == 3
+    assert second.partition_changes[table] == {
+        "rewritten": ["2024-01-02", "2024-01-04"],
+        "kept": 1,
+        "dropped": ["2024-01-03"],
+    }
+    second.publish()
+    got = sorted(tuple(r) for r in spark.read.parquet(str(live)).collect())
+    want = sorted(tuple(r) for r in frame(changed).collect())
+    assert got == want
+    after = {p.parent.name: p.stat().st_ino for p in live.resolve().rglob("*.parquet")}
+    assert after["rental_date=2024-01-01"] == inode["rental_date=2024-01-01"]  # linked
+    assert after["rental_date=2024-01-02"] != inode["rental_date=2024-01-02"]
+
+    # a column added since the live version: everything is written again, nothing fails
+    third = Publisher(spark, str(root), "job", "run3")
+    wider = frame(changed).selectExpr("*", "'x' as note")
+    assert third.stage(table, wider, only_changed_partitions=True) == 3
+    assert third.partition_changes[table]["rewritten"] == ["*"]
+    assert third.partition_changes[table]["kept"] == 0
