@@ -23,7 +23,14 @@ from spark_ingest.logs import log
 from spark_ingest.manifest import FAILED, SUCCEEDED, Manifest, write_manifest
 from spark_ingest.publish import Publisher, write_quarantine
 from spark_ingest.state import IngestState, Plan
-from spark_ingest.validate import annotate_dimension, check_rentals, compact, parse_rentals, split
+from spark_ingest.validate import (
+    annotate_dimension,
+    check_rentals,
+    compact,
+    parse_rentals,
+    shared_valid_keys,
+    split,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -107,6 +114,77 @@ def parsed_rentals(
     return state.read_parsed(files), plan
 
 
+def _free_segment_name(run_id: str, taken: list[str]) -> str:
+    """``run_id``, or ``run_id~N`` when a re-used run id already names a listed segment."""
+    name, attempt = run_id, 1
+    while name in taken:
+        attempt += 1
+        name = f"{run_id}~{attempt}"
+    return name
+
+
+def checked_rentals(
+    spark: SparkSession,
+    files: dict[str, list[str]],
+    manifest: Manifest,
+    state: IngestState | None,
+    valid: dict[str, DataFrame],
+) -> tuple[DataFrame, Plan | None, list[DataFrame]]:
+    """(compacted rentals after every check, the files' plan, the frames cached on the way).
+
+    Without ``state`` every row is checked. With it (see :mod:`spark_ingest.state`), an
+    **append** run checks only the new files' rows against the dimensions and adds them to
+    the stored checked segments; a **recheck** checks every stored parsed row and writes
+    them as one segment. Both equal a full run; the manifest's ``ingest.check`` says which
+    one ran and why.
+    """
+    ds = C.RENTAL_TRANSACTIONS
+    run_id = manifest.data["run_id"]
+
+    def check(parsed: DataFrame) -> DataFrame:
+        checked = check_rentals(parsed, valid["users"], valid["vehicles"], valid["locations"])
+        return compact(checked, ds).cache()
+
+    parsed, plan = parsed_rentals(spark, files[ds.name], manifest, state, run_id)
+    if state is None or plan is None:
+        annotated = check(parsed)
+        return annotated, None, [annotated]
+    state.fingerprint_dimensions(plan, {name: files[name] for name in DATASETS if name != ds.name})
+    previous = plan.previous_segments or []
+    segment = _free_segment_name(run_id, previous)
+    blocker = plan.append_blocker()
+    if blocker is None and not state.segments_exist(previous):
+        blocker = "segments_missing"
+    result: tuple[DataFrame, Plan | None, list[DataFrame]] | None = None
+    if blocker is None:
+        old = state.read_segments(previous)
+        if not plan.new:  # nothing new to check: the stored verdicts are the whole answer
+            plan.segments = previous
+            result = old, plan, []
+        else:
+            new = check(state.read_parsed(plan.new))
+            if shared_valid_keys(new, old, ds).limit(1).count() == 0:
+                state.write_segment(new, segment)
+                plan.segments = [*previous, segment]
+                result = old.unionByName(new), plan, [new]
+            else:
+                new.unpersist()
+                blocker = "duplicate_keys_across_runs"
+    if result is None:
+        annotated = check(parsed)
+        state.write_segment(annotated, segment)
+        plan.segments = [segment]
+        result = annotated, plan, [annotated]
+    how = {
+        "path": "recheck" if blocker else "append",
+        "reason": blocker,
+        "segments": len(plan.segments),
+    }
+    manifest.data["ingest"]["check"] = how
+    log(logging.INFO, "rentals_check", job=manifest.data["job"], **how)
+    return result
+
+
 def load_inputs(
     spark: SparkSession,
     raw_root: str,
@@ -126,20 +204,15 @@ def load_inputs(
             # one scan of the files: validated, compacted (raw text kept for rejected rows
             # only), cached, and counted in one aggregation; every output reads the cache
             if name == "rental_transactions":
-                parsed, inputs.plan = parsed_rentals(
-                    spark, files[name], manifest, state, manifest.data["run_id"]
-                )
-                annotated = check_rentals(
-                    parsed,
-                    inputs.valid["users"],
-                    inputs.valid["vehicles"],
-                    inputs.valid["locations"],
+                annotated, inputs.plan, cached = checked_rentals(
+                    spark, files, manifest, state, inputs.valid
                 )
             else:
-                annotated = annotate_dimension(read_raw(spark, ds, files[name]), ds)
-            annotated = compact(annotated, ds).cache()
+                raw = read_raw(spark, ds, files[name])
+                annotated = compact(annotate_dimension(raw, ds), ds).cache()
+                cached = [annotated]
             rows_read, valid_rows, by_reason = _count_by_reason(annotated)
-            inputs.cached.append(annotated)
+            inputs.cached.extend(cached)
             inputs.valid[name], inputs.rejected[name] = split(annotated, ds)
             manifest.add_input(name, files[name], rows_read, valid_rows, by_reason)
             log(

@@ -1,9 +1,10 @@
-"""Incremental state of one job: the ingest ledger and the parsed-rentals store.
+"""Incremental state of one job: the ingest ledger, the parsed store and the checked segments.
 
-Both live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and readers skip it)::
+All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and readers skip it)::
 
-    _state/ledger.json                          every processed raw rentals file
-    _state/rentals_parsed/file_id=<id>/*.parquet  parse_rentals() output of that one file
+    _state/ledger.json                              every processed raw rentals file
+    _state/rentals_parsed/file_id=<id>/*.parquet    parse_rentals() output of that one file
+    _state/rentals_checked/segment=<run>/*.parquet  checked rows (compact frame) of one run
 
 The **ledger** records, per raw file: path, size, SHA-256 (local files) or the file system's
 checksum (S3 ETag), the id of its folder in the store and the run that parsed it. A run plans
@@ -15,10 +16,22 @@ against it (:meth:`IngestState.plan`):
   is overwritten, so its earlier rows are replaced (never counted twice);
 * a ledger file no longer in the raw folder is **removed**: its folder is deleted.
 
-Only the row-level parse is stored. Orphan and duplicate-key checks, the KPIs and the fact run
-over every stored row on every run, so an incremental run gives exactly what a full run over
-the same raw files gives. The ledger is written only after the job's tables are published: a
-run that fails leaves the previous ledger, and the next run parses the same files again.
+The ledger also records the dimension files' fingerprints, a digest of the validation rules
+(:func:`rules_version`; a ledger written under other rules means a full run) and the list of
+**checked segments**: the orphan- and duplicate-checked rows, one segment per run. How a run
+checks its rentals (:meth:`Plan.append_blocker`):
+
+* **append**: only new files arrived (none changed or removed), the dimension files are the
+  same bytes and fewer than :data:`MAX_SEGMENTS` segments exist. The stored verdicts of the
+  earlier rows still hold (same dimensions, same rows), so only the new rows are checked and
+  written as one more segment, unless one of their valid keys is already held by a valid
+  earlier row (a duplicate across runs), which needs the recheck;
+* **recheck**: otherwise, every stored parsed row is checked again (so an orphan is
+  re-evaluated when its dimension row arrives) and written as the one new segment.
+
+Either way the result equals a full run over the same raw files. The ledger is written only
+after the job's tables are published: a run that fails leaves the previous ledger (and its
+segments), and the next run parses the same files again.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
+from spark_ingest import contract, validate
 from spark_ingest.io import _fs_and_path, to_uri
 from spark_ingest.layout import join
 from spark_ingest.logs import log
@@ -39,8 +53,21 @@ from spark_ingest.publish import is_local, local_path
 STATE_DIR = "_state"
 LEDGER_FILE = "ledger.json"
 PARSED_DIR = "rentals_parsed"
-LEDGER_VERSION = 1
+CHECKED_DIR = "rentals_checked"
+LEDGER_VERSION = 2
 HASH_CHUNK = 8 * 1024 * 1024
+#: An append run adds one segment; at this many the next run rechecks and compacts them to one.
+MAX_SEGMENTS = 32
+
+
+def rules_version() -> str:
+    """A digest of the source of the validation rules (:mod:`~spark_ingest.contract` and
+    :mod:`~spark_ingest.validate`): stored rows checked under other rules are not reused.
+    Read through the module loaders, so it also works from the zip shipped to EMR."""
+    digest = hashlib.sha256()
+    for module in (contract, validate):
+        digest.update(module.__loader__.get_source(module.__name__).encode("utf-8"))
+    return digest.hexdigest()[:16]
 
 
 def file_id(uri: str) -> str:
@@ -77,6 +104,24 @@ class Plan:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    #: dataset -> [[path, size, checksum], ...] of the dimension files (this run / last run)
+    dimensions: dict[str, list] = field(default_factory=dict)
+    previous_dimensions: dict[str, list] | None = None
+    #: checked segments listed by the last ledger (None: no ledger) / by this run's ledger
+    previous_segments: list[str] | None = None
+    segments: list[str] = field(default_factory=list)
+
+    def append_blocker(self) -> str | None:
+        """Why this run must recheck every stored row (None: appending is exact)."""
+        if self.previous_segments is None:
+            return "no_previous_run"
+        if self.changed or self.removed:
+            return "files_changed_or_removed"
+        if self.dimensions != self.previous_dimensions:
+            return "dimensions_changed"
+        if len(self.previous_segments) >= MAX_SEGMENTS:
+            return "compaction"
+        return None
 
     @property
     def to_parse(self) -> list[str]:
@@ -99,6 +144,7 @@ class IngestState:
         self.root = join(to_uri(processed_root), job, STATE_DIR)
         self.ledger_uri = join(self.root, LEDGER_FILE)
         self.parsed_root = join(self.root, PARSED_DIR)
+        self.checked_root = join(self.root, CHECKED_DIR)
 
     def parsed_uri(self, uri: str) -> str:
         return join(self.parsed_root, f"file_id={file_id(uri)}")
@@ -126,6 +172,9 @@ class IngestState:
                 found=ledger.get("version"),
             )
             return None
+        if ledger.get("rules") != rules_version():
+            log(logging.WARNING, "ledger_rules_changed", ledger=self.ledger_uri, effective="full")
+            return None
         return ledger
 
     def plan(self, files: list[str], ledger: dict | None, run_id: str) -> Plan:
@@ -148,7 +197,44 @@ class IngestState:
             entry["run_id"] = run_id
             plan.entries[uri] = entry
         plan.removed = sorted(set(known) - set(files))
+        if ledger is not None:
+            plan.previous_segments = list(ledger["segments"])
+            plan.previous_dimensions = ledger["dimensions"]
         return plan
+
+    def fingerprint_dimensions(self, plan: Plan, files: dict[str, list[str]]) -> None:
+        """Record the fingerprints of the dimension files (``dataset -> file URIs``)."""
+        plan.dimensions = {
+            name: [[uri, *fingerprint(self.spark, uri)] for uri in uris]
+            for name, uris in sorted(files.items())
+        }
+
+    def segment_uri(self, segment: str) -> str:
+        return join(self.checked_root, f"segment={segment}")
+
+    def write_segment(self, checked: DataFrame, segment: str) -> None:
+        checked.write.mode("overwrite").parquet(self.segment_uri(segment))
+
+    def segments_exist(self, segments: list[str]) -> bool:
+        for segment in segments:
+            fs, path = _fs_and_path(self.spark, self.segment_uri(segment))
+            if not fs.exists(path):
+                log(logging.WARNING, "segment_missing", segment=self.segment_uri(segment))
+                return False
+        return True
+
+    def read_segments(self, segments: list[str]) -> DataFrame:
+        return self.spark.read.parquet(*[self.segment_uri(s) for s in segments])
+
+    def _prune_segments(self, keep: list[str]) -> None:
+        """Delete the segment folders the new ledger does not list (earlier runs, failed runs)."""
+        fs, path = _fs_and_path(self.spark, self.checked_root)
+        if not fs.exists(path):
+            return
+        wanted = {f"segment={segment}" for segment in keep}
+        for status in fs.listStatus(path):
+            if status.getPath().getName() not in wanted:
+                fs.delete(status.getPath(), True)
 
     def store(self, uri: str, parsed: DataFrame) -> None:
         """Write one file's parsed rows to its folder (replacing an earlier version)."""
@@ -172,7 +258,10 @@ class IngestState:
         ledger = {
             "version": LEDGER_VERSION,
             "run_id": run_id,
+            "rules": rules_version(),
             "files": [plan.entries[uri] for uri in sorted(plan.entries)],
+            "dimensions": plan.dimensions,
+            "segments": plan.segments,
         }
         data = json.dumps(ledger, indent=2, sort_keys=True).encode("utf-8")
         if is_local(self.ledger_uri):
@@ -181,6 +270,7 @@ class IngestState:
             with open(f"{target}.{run_id}.tmp", "wb") as handle:
                 handle.write(data)
             os.replace(f"{target}.{run_id}.tmp", target)
+            self._prune_segments(plan.segments)
             return self.ledger_uri
         fs, path = _fs_and_path(self.spark, self.ledger_uri)
         _, tmp = _fs_and_path(self.spark, f"{self.ledger_uri}.{run_id}.tmp")
@@ -193,4 +283,5 @@ class IngestState:
             fs.delete(path, False)
         if not fs.rename(tmp, path):
             raise OSError(f"could not rename {tmp} to {path}")
+        self._prune_segments(plan.segments)
         return self.ledger_uri

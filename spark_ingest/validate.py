@@ -309,6 +309,23 @@ def annotate_rentals(
     return check_rentals(parse_rentals(raw), users, vehicles, locations)
 
 
+def shared_valid_keys(new: DataFrame, old: DataFrame, ds: C.Dataset) -> DataFrame:
+    """Keys of valid rows in ``new`` that a valid row of ``old`` also holds (checked frames).
+
+    Empty means that checking ``new`` on its own gives the verdicts a check over both would
+    give: the duplicate-key ranking only compares otherwise-valid rows with the same key, and
+    every key with a DUPLICATE_KEY row also has a valid (kept) row.
+    """
+    key = typed(ds.key)
+    valid = F.col("reason_code").isNull()
+    return (
+        old.filter(valid)
+        .select(key)
+        .join(new.filter(valid).select(key), on=key, how="left_semi")
+        .distinct()
+    )
+
+
 def compact(annotated: DataFrame, ds: C.Dataset) -> DataFrame:
     """The columns :func:`split` needs, with the raw text kept only for rejected rows.
 

@@ -4,7 +4,9 @@ One lake is only ever run with ``--mode incremental``. After each step its publi
 and its quarantine are compared with those of a FULL run over a copy of the same raw files in
 a fresh lake: counts and sums exactly, averages to 1e-9 relative. The steps cover new daily
 files, a late-arriving dimension row (an orphan re-evaluated), a re-delivered unchanged file,
-a changed file and a removed file.
+a changed file and a removed file, and both ways a run checks its rentals: appending the new
+rows to the stored verdicts, or rechecking every stored row (changed dimensions, changed or
+removed files, a key repeated across runs).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ JOBS = {vlp.JOB: vlp.compute, uta.JOB: uta.compute}
 RENTALS_DIR = Path("data/raw/rental_transactions")
 USERS_CSV = Path("data/raw/users/users.csv")
 FACT_DIR = Path("data/processed") / vlp.JOB / RENTALS_FACT
+STATE_DIR = Path("data/processed") / vlp.JOB / "_state"
 
 
 def run_both(spark, lake: Path, run_id: str, mode: str) -> dict[str, dict]:
@@ -60,7 +63,10 @@ def _rows(df) -> list[tuple]:
 
 
 def assert_same_rows(got, want, what: str) -> None:
-    got_rows, want_rows = _rows(got), _rows(want)
+    assert_close_rows(_rows(got), _rows(want), what)
+
+
+def assert_close_rows(got_rows: list[tuple], want_rows: list[tuple], what: str) -> None:
     assert len(got_rows) == len(want_rows), f"{what}: {len(got_rows)} rows vs {len(want_rows)}"
     for g, w in zip(got_rows, want_rows, strict=True):
         assert all(_close(a, b) for a, b in zip(g, w, strict=True)), f"{what}: {g} != {w}"
@@ -87,6 +93,19 @@ def assert_equals_full_run(spark, lake: Path, run_id: str, tmp_path: Path) -> No
                 f"quarantine {dataset} of {job}",
             )
     shutil.rmtree(reference)
+
+
+def assert_checked(step: dict[str, dict], path: str, reason: str | None, segments: int) -> None:
+    for manifest in step.values():
+        assert manifest["ingest"]["check"] == {
+            "path": path,
+            "reason": reason,
+            "segments": segments,
+        }
+
+
+def segment_folders(lake: Path) -> list[str]:
+    return sorted(p.name for p in (lake / STATE_DIR / "rentals_checked").iterdir())
 
 
 def fact_inodes(lake: Path) -> dict[str, set[int]]:
@@ -138,10 +157,14 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     (rentals / "rentals_2024-01-06.csv").write_text(f"{header}\n{','.join(late)}\n")
     step = run_both(spark, lake, "step-2a", "incremental")
     assert step[vlp.JOB]["ingest"]["files"]["new"] == 2
+    # same dimension files, only new rentals files: the new rows are checked and appended
+    assert_checked(step, "append", None, 2)
+    assert segment_folders(lake) == ["segment=step-1", "segment=step-2a"]
     quarantine = spark.read.parquet(
         str(lake / "data/quarantine/rental_transactions" / f"job={vlp.JOB}" / "run_id=step-2a")
     )
     assert quarantine.filter("rental_id = 'R_LATE_USER'").first()["reason_code"] == "ORPHAN_USER"
+    assert_equals_full_run(spark, lake, "step-2a", tmp_path)
 
     users_header, *users_rows = (lake / USERS_CSV).read_text().splitlines()
     donor = users_rows[0].split(",")
@@ -152,6 +175,8 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     assert manifest["mode"] == "incremental"
     assert manifest["ingest"]["parsed"] == []  # no rentals file is new: only the users changed
     assert manifest["ingest"]["files"]["unchanged"] == 6
+    assert_checked(step, "recheck", "dimensions_changed", 1)
+    assert segment_folders(lake) == ["segment=step-2b"]  # the earlier segments are pruned
     fact = spark.read.parquet(str(lake / FACT_DIR))
     assert fact.filter("rental_id = 'R_LATE_USER'").count() == 1  # the orphan is now valid
     assert_equals_full_run(spark, lake, "step-2b", tmp_path)
@@ -185,8 +210,47 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     for manifest in step.values():
         assert manifest["ingest"]["files"] == {"new": 0, "changed": 1, "unchanged": 4, "removed": 1}
         assert [Path(p).name for p in manifest["ingest"]["parsed"]] == [first_files[2]]
+    assert_checked(step, "recheck", "files_changed_or_removed", 1)
     fact = spark.read.parquet(str(lake / FACT_DIR))
     assert fact.filter(f"rental_id = '{dropped_id}'").count() == 0
     edited_rows = fact.filter(f"rental_id = '{edited[0]}'").collect()
     assert [r["total_amount"] for r in edited_rows] == [Decimal("12345.67")]
     assert_equals_full_run(spark, lake, "step-3", tmp_path)
+
+    # 4) a new file repeats the key of a valid earlier rental: the later file name wins, so
+    # the earlier row becomes DUPLICATE_KEY; appending cannot see that, every row is rechecked
+    valid_ids = {r["rental_id"] for r in fact.select("rental_id").collect()}
+    repeated = _valid_unique_rows(rentals, changed.read_text().splitlines()[1:], valid_ids)[0]
+    again = repeated.split(",")
+    again[-1] = "777.70"
+    (rentals / "rentals_2024-01-07.csv").write_text(f"{header}\n{','.join(again)}\n")
+    step = run_both(spark, lake, "step-4", "incremental")
+    assert_checked(step, "recheck", "duplicate_keys_across_runs", 1)
+    fact = spark.read.parquet(str(lake / FACT_DIR))
+    amounts = [r["total_amount"] for r in fact.filter(f"rental_id = '{again[0]}'").collect()]
+    assert amounts == [Decimal("777.70")]
+    assert_equals_full_run(spark, lake, "step-4", tmp_path)
+
+    # 5) nothing new: the stored verdicts are the answer, no segment is added; the tables and
+    # the quarantine equal step 4's (a recheck, compared with a full run above)
+    def snapshot(run_id: str) -> dict[str, list]:
+        tables = {
+            f"{job}.{table}": _rows(spark.read.parquet(str(lake / "data/processed" / job / table)))
+            for job, names in JOB_TABLES.items()
+            for table in names
+        }
+        for job in JOB_TABLES:
+            for dataset in DATASETS:
+                where = lake / "data/quarantine" / dataset / f"job={job}" / f"run_id={run_id}"
+                tables[f"{job} {dataset}"] = _rows(spark.read.parquet(str(where)).drop("run_id"))
+        return tables
+
+    after_recheck = snapshot("step-4")
+    step = run_both(spark, lake, "step-5", "incremental")
+    assert step[vlp.JOB]["ingest"]["files"]["new"] == 0
+    assert_checked(step, "append", None, 1)
+    assert segment_folders(lake) == ["segment=step-4"]
+    after_append = snapshot("step-5")
+    assert after_append.keys() == after_recheck.keys()
+    for what, rows in after_append.items():
+        assert_close_rows(rows, after_recheck[what], what)

@@ -61,6 +61,68 @@ def test_an_unreadable_or_foreign_ledger_means_a_full_run(spark, tmp_path: Path)
     assert state.read_ledger() is None
     ledger.write_text(json.dumps({"version": 99, "files": []}))
     assert state.read_ledger() is None
+    # written under other validation rules: its stored rows must not be reused
+    current = {"version": S.LEDGER_VERSION, "files": [], "dimensions": {}, "segments": []}
+    ledger.write_text(json.dumps({**current, "rules": S.rules_version()}))
+    assert state.read_ledger() is not None
+    ledger.write_text(json.dumps({**current, "rules": "0" * 16}))
+    assert state.read_ledger() is None
+
+
+def test_rules_version_follows_the_rule_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spark_ingest import contract, validate
+
+    sources = [
+        module.__loader__.get_source(module.__name__).encode() for module in (contract, validate)
+    ]
+    assert S.rules_version() == hashlib.sha256(b"".join(sources)).hexdigest()[:16]
+
+
+def _appendable_plan(**changes) -> S.Plan:
+    dims = {"users": [["/raw/users/users.csv", 10, "sha256:aa"]]}
+    plan = S.Plan(
+        new=["/raw/r/2.csv"],
+        unchanged=["/raw/r/1.csv"],
+        dimensions=dims,
+        previous_dimensions={name: [list(f) for f in files] for name, files in dims.items()},
+        previous_segments=["run-1"],
+    )
+    for name, value in changes.items():
+        setattr(plan, name, value)
+    return plan
+
+
+def test_append_blocker_names_what_forces_a_recheck() -> None:
+    assert _appendable_plan().append_blocker() is None
+    assert _appendable_plan(new=[]).append_blocker() is None
+    assert _appendable_plan(previous_segments=None).append_blocker() == "no_previous_run"
+    assert _appendable_plan(changed=["/raw/r/1.csv"]).append_blocker() == (
+        "files_changed_or_removed"
+    )
+    assert _appendable_plan(removed=["/raw/r/0.csv"]).append_blocker() == (
+        "files_changed_or_removed"
+    )
+    edited = {"users": [["/raw/users/users.csv", 10, "sha256:bb"]]}
+    assert _appendable_plan(dimensions=edited).append_blocker() == "dimensions_changed"
+    more = {"users": [["/raw/users/users.csv", 10, "sha256:aa"], ["/raw/users/b.csv", 1, "x"]]}
+    assert _appendable_plan(dimensions=more).append_blocker() == "dimensions_changed"
+    full = [f"run-{i}" for i in range(S.MAX_SEGMENTS)]
+    assert _appendable_plan(previous_segments=full).append_blocker() == "compaction"
+    assert _appendable_plan(previous_segments=full[:-1]).append_blocker() is None
+
+
+def test_commit_keeps_only_the_listed_segments(spark, tmp_path: Path) -> None:
+    state = S.IngestState(spark, str(tmp_path), "job")
+    checked = tmp_path / "job" / "_state" / "rentals_checked"
+    for name in ("run-1", "run-2", "failed-run"):
+        (checked / f"segment={name}").mkdir(parents=True)
+        (checked / f"segment={name}" / "part-0.parquet").write_bytes(b"x")
+    plan = S.Plan(segments=["run-1", "run-2"])
+    state.commit(plan, "run-2")
+    assert sorted(p.name for p in checked.iterdir()) == ["segment=run-1", "segment=run-2"]
+    ledger = state.read_ledger()
+    assert ledger["segments"] == ["run-1", "run-2"]
+    assert ledger["rules"] == S.rules_version()
 
 
 def test_object_store_branch_uses_the_file_system_checksum_or_mtime(
