@@ -18,7 +18,14 @@ from pyspark.sql import functions as F
 from spark_ingest import contract as C
 from spark_ingest.errors import InputFileError, NoValidRentalsError
 from spark_ingest.io import check_dataset_files, read_raw, to_uri
-from spark_ingest.layout import DATASETS, JOB_TABLES, join, new_run_id, validate_run_id
+from spark_ingest.layout import (
+    DATASETS,
+    JOB_TABLES,
+    PARTITION_COLUMNS,
+    join,
+    new_run_id,
+    validate_run_id,
+)
 from spark_ingest.logs import log
 from spark_ingest.manifest import FAILED, SUCCEEDED, Manifest, write_manifest
 from spark_ingest.publish import Publisher, write_quarantine
@@ -69,6 +76,8 @@ class Inputs:
     rejected: dict[str, DataFrame] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
     plan: Plan | None = None  # the raw rentals files' plan (None: no incremental state kept)
+    #: an append run's newly checked rentals (compacted); None when every row was checked
+    appended: DataFrame | None = None
 
     @property
     def rentals(self) -> DataFrame:
@@ -129,8 +138,9 @@ def checked_rentals(
     manifest: Manifest,
     state: IngestState | None,
     valid: dict[str, DataFrame],
-) -> tuple[DataFrame, Plan | None, list[DataFrame]]:
-    """(compacted rentals after every check, the files' plan, the frames cached on the way).
+) -> tuple[DataFrame, Plan | None, list[DataFrame], DataFrame | None]:
+    """(compacted rentals after every check, the files' plan, the frames cached on the way,
+    the newly checked rows of an append run or None).
 
     Without ``state`` every row is checked. With it (see :mod:`spark_ingest.state`), an
     **append** run checks only the new files' rows against the dimensions and adds them to
@@ -148,25 +158,25 @@ def checked_rentals(
     parsed, plan = parsed_rentals(spark, files[ds.name], manifest, state, run_id)
     if state is None or plan is None:
         annotated = check(parsed)
-        return annotated, None, [annotated]
+        return annotated, None, [annotated], None
     state.fingerprint_dimensions(plan, {name: files[name] for name in DATASETS if name != ds.name})
     previous = plan.previous_segments or []
     segment = _free_segment_name(run_id, previous)
     blocker = plan.append_blocker()
     if blocker is None and not state.segments_exist(previous):
         blocker = "segments_missing"
-    result: tuple[DataFrame, Plan | None, list[DataFrame]] | None = None
+    result: tuple[DataFrame, Plan | None, list[DataFrame], DataFrame | None] | None = None
     if blocker is None:
         old = state.read_segments(previous)
         if not plan.new:  # nothing new to check: the stored verdicts are the whole answer
             plan.segments = previous
-            result = old, plan, []
+            result = old, plan, [], old.limit(0)
         else:
             new = check(state.read_parsed(plan.new))
             if shared_valid_keys(new, old, ds).limit(1).count() == 0:
                 state.write_segment(new, segment)
                 plan.segments = [*previous, segment]
-                result = old.unionByName(new), plan, [new]
+                result = old.unionByName(new), plan, [new], new
             else:
                 new.unpersist()
                 blocker = "duplicate_keys_across_runs"
@@ -174,7 +184,7 @@ def checked_rentals(
         annotated = check(parsed)
         state.write_segment(annotated, segment)
         plan.segments = [segment]
-        result = annotated, plan, [annotated]
+        result = annotated, plan, [annotated], None
     how = {
         "path": "recheck" if blocker else "append",
         "reason": blocker,
@@ -204,7 +214,7 @@ def load_inputs(
             # one scan of the files: validated, compacted (raw text kept for rejected rows
             # only), cached, and counted in one aggregation; every output reads the cache
             if name == "rental_transactions":
-                annotated, inputs.plan, cached = checked_rentals(
+                annotated, inputs.plan, cached, inputs.appended = checked_rentals(
                     spark, files, manifest, state, inputs.valid
                 )
             else:
@@ -230,6 +240,25 @@ def load_inputs(
 
 
 Compute = Callable[[Inputs], dict[str, DataFrame]]
+
+
+def appended_partitions(compute: Compute, inputs: Inputs) -> dict[str, list[str]]:
+    """table -> the partition values an append run adds rows to.
+
+    The job's own ``compute`` runs over the appended rentals alone (the dimensions are the
+    same bytes as last run, or the run would have rechecked), so the values come from the
+    same code that builds the table. Exact for partitioned tables that are row-wise (one
+    output row per rental, enriched from the dimensions), as ``rentals_fact`` is.
+    """
+    assert inputs.appended is not None
+    new, _ = split(inputs.appended, C.RENTAL_TRANSACTIONS)
+    tables = compute(Inputs(valid={**inputs.valid, "rental_transactions": new}))
+    touched = {}
+    for table, (column,) in PARTITION_COLUMNS.items():
+        if table in tables:
+            values = tables[table].select(F.col(column).cast("string")).distinct().collect()
+            touched[table] = sorted(row[0] for row in values)
+    return touched
 
 
 def run_job(
@@ -263,8 +292,13 @@ def run_job(
             tables = compute(inputs)
             assert set(tables) == set(JOB_TABLES[job]), sorted(tables)
             incremental = manifest.data["mode"] == "incremental"
+            touched = {}
+            if incremental and inputs.appended is not None:
+                touched = appended_partitions(compute, inputs)
             rows = {
-                table: publisher.stage(table, df, only_changed_partitions=incremental)
+                table: publisher.stage(
+                    table, df, only_changed_partitions=incremental, touched=touched.get(table)
+                )
                 for table, df in tables.items()
             }
             if publisher.partition_changes:

@@ -110,18 +110,28 @@ class Publisher:
             name = f"{run_id}~{attempt}"
         return name
 
-    def stage(self, table: str, df: DataFrame, only_changed_partitions: bool = False) -> int:
+    def stage(
+        self,
+        table: str,
+        df: DataFrame,
+        only_changed_partitions: bool = False,
+        touched: list[str] | None = None,
+    ) -> int:
         """Write ``df`` to the staging location; return its row count (read back).
 
         With ``only_changed_partitions`` (incremental runs), a partitioned table with a live
         local version writes only the partitions whose content differs from the live one;
-        the unchanged partitions' files are hard-linked into the new version.
+        the unchanged partitions' files are hard-linked into the new version. ``touched``
+        (an append run: the partition values of the new rows) names those partitions up
+        front; without it they are found by comparing fingerprints of both versions.
         """
         uri = join(self.stage_root, table)
         partitions = PARTITION_COLUMNS.get(table, ())
         live = self.table_uri(table)
         if only_changed_partitions and partitions and self.local and os.path.isdir(live):
-            self.partition_changes[table] = self._stage_changed_partitions(df, live, uri, table)
+            self.partition_changes[table] = self._stage_changed_partitions(
+                df, live, uri, table, touched
+            )
         else:
             if only_changed_partitions and partitions and not self.local:
                 # S3 has no hard links: the whole table is staged and copied (README gaps)
@@ -130,7 +140,9 @@ class Publisher:
         self.staged[table] = uri
         return self.spark.read.parquet(uri).count()
 
-    def _stage_changed_partitions(self, df: DataFrame, live: str, uri: str, table: str) -> dict:
+    def _stage_changed_partitions(
+        self, df: DataFrame, live: str, uri: str, table: str, touched: list[str] | None
+    ) -> dict:
         (column,) = PARTITION_COLUMNS[table]
         live_df = self.spark.read.parquet(live)
         schema = {name: kind for name, kind in df.dtypes if name != column}
@@ -138,15 +150,23 @@ class Publisher:
             # the table's columns changed since the live version: every partition is new
             write_table(df, uri, table)
             return {"rewritten": ["*"], "kept": 0, "dropped": [], "note": "the columns changed"}
-        old = partition_fingerprints(live_df, column, df.columns)
-        new = partition_fingerprints(df, column, df.columns)
-        changed = sorted(value for value, print_ in new.items() if old.get(value) != print_)
-        kept = sorted(set(new) - set(changed))
+        prefix = f"{column}="
+        if touched is None:
+            old = partition_fingerprints(live_df, column, df.columns)
+            new = partition_fingerprints(df, column, df.columns)
+            changed = sorted(value for value, print_ in new.items() if old.get(value) != print_)
+            kept = sorted(set(new) - set(changed))
+            dropped = sorted(set(old) - set(new))
+        else:  # rows were only added, in the ``touched`` partitions
+            existing = {
+                e.name[len(prefix) :] for e in os.scandir(live) if e.name.startswith(prefix)
+            }
+            changed, kept, dropped = sorted(touched), sorted(existing - set(touched)), []
         if changed:
             write_table(df.filter(F.col(column).cast("string").isin(changed)), uri, table)
         os.makedirs(uri, exist_ok=True)
         for value in kept:
-            folder = f"{column}={value}"
+            folder = f"{prefix}{value}"
             os.makedirs(os.path.join(uri, folder), exist_ok=True)
             for entry in os.scandir(os.path.join(live, folder)):
                 if entry.is_file():
@@ -154,7 +174,8 @@ class Publisher:
         return {
             "rewritten": changed,
             "kept": len(kept),
-            "dropped": sorted(set(old) - set(new)),
+            "dropped": dropped,
+            "found_by": "fingerprints" if touched is None else "appended_rows",
         }
 
     def table_uri(self, table: str) -> str:

@@ -17,7 +17,7 @@ against it (:meth:`IngestState.plan`):
 * a ledger file no longer in the raw folder is **removed**: its folder is deleted.
 
 The ledger also records the dimension files' fingerprints, a digest of the validation rules
-(:func:`rules_version`; a ledger written under other rules means a full run) and the list of
+and transforms (:func:`rules_version`; a ledger written under other code means a full run) and the list of
 **checked segments**: the orphan- and duplicate-checked rows, one segment per run. How a run
 checks its rentals (:meth:`Plan.append_blocker`):
 
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_ingest import contract, validate
+from spark_ingest import contract, transforms, validate
 from spark_ingest.io import _fs_and_path, to_uri
 from spark_ingest.layout import join
 from spark_ingest.logs import log
@@ -60,12 +60,17 @@ HASH_CHUNK = 8 * 1024 * 1024
 MAX_SEGMENTS = 32
 
 
+#: The modules whose logic stored state depends on: the parse and checks (stored rows and
+#: verdicts) and the transforms (an append run rewrites only the fact partitions it adds to).
+STATE_MODULES = (contract, validate, transforms)
+
+
 def rules_version() -> str:
-    """A digest of the source of the validation rules (:mod:`~spark_ingest.contract` and
-    :mod:`~spark_ingest.validate`): stored rows checked under other rules are not reused.
-    Read through the module loaders, so it also works from the zip shipped to EMR."""
+    """A digest of the source of :data:`STATE_MODULES`: state written under other rules or
+    transforms is not reused (the next run is full). Read through the module loaders, so it
+    also works from the zip shipped to EMR."""
     digest = hashlib.sha256()
-    for module in (contract, validate):
+    for module in STATE_MODULES:
         digest.update(module.__loader__.get_source(module.__name__).encode("utf-8"))
     return digest.hexdigest()[:16]
 

@@ -190,7 +190,12 @@ def transform_top_users_by_spending(
 def transform_rentals_fact(
     rentals: DataFrame, vehicles: DataFrame, locations: DataFrame
 ) -> DataFrame:
-    """One row per valid rental, enriched with vehicle and pickup/dropoff location attributes."""
+    """One row per valid rental, enriched with vehicle and pickup/dropoff location attributes.
+
+    Row-wise on purpose: each row depends on its rental and the dimensions only, so an
+    incremental append run rewrites just the ``rental_date`` partitions of its new rentals
+    (:func:`spark_ingest.pipeline.appended_partitions`).
+    """
     vehicle_dims = F.broadcast(vehicles.select("vehicle_id", "vehicle_type", "brand"))
 
     def location_dims(prefix: str) -> DataFrame:

@@ -164,6 +164,19 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
         str(lake / "data/quarantine/rental_transactions" / f"job={vlp.JOB}" / "run_id=step-2a")
     )
     assert quarantine.filter("rental_id = 'R_LATE_USER'").first()["reason_code"] == "ORPHAN_USER"
+    # the fact partitions rewritten are the start dates of the new file's valid rentals;
+    # every other partition keeps its files
+    fact_ids = {r["rental_id"] for r in spark.read.parquet(str(lake / FACT_DIR)).collect()}
+    new_rows = (rentals / "rentals_2024-01-05.csv").read_text().splitlines()[1:]
+    days = sorted({r.split(",")[3][:10] for r in new_rows if r.split(",")[0] in fact_ids})
+    assert days == ["2024-01-05"]
+    assert step[vlp.JOB]["partitions"][RENTALS_FACT] == {
+        "rewritten": days,
+        "kept": len(before),
+        "dropped": [],
+        "found_by": "appended_rows",
+    }
+    assert {f: i for f, i in fact_inodes(lake).items() if f in before} == before
     assert_equals_full_run(spark, lake, "step-2a", tmp_path)
 
     users_header, *users_rows = (lake / USERS_CSV).read_text().splitlines()

@@ -173,6 +173,7 @@ def test_partition_only_stage_rewrites_changed_partitions_and_links_the_rest(spa
         "rewritten": ["2024-01-02", "2024-01-04"],
         "kept": 1,
         "dropped": ["2024-01-03"],
+        "found_by": "fingerprints",
     }
     second.publish()
     got = sorted(tuple(r) for r in spark.read.parquet(str(live)).collect())
@@ -188,3 +189,39 @@ def test_partition_only_stage_rewrites_changed_partitions_and_links_the_rest(spa
     assert third.stage(table, wider, only_changed_partitions=True) == 3
     assert third.partition_changes[table]["rewritten"] == ["*"]
     assert third.partition_changes[table]["kept"] == 0
+
+
+def test_partition_only_stage_with_touched_partitions_skips_the_fingerprints(spark, tmp_path):
+    """An append run names the partitions its new rows land in: those are written, every
+    other live partition is linked, nothing is dropped."""
+    root = tmp_path / "processed"
+    table = "rentals_fact"
+    rows = [("a", 1, "2024-01-01"), ("b", 2, "2024-01-02")]
+
+    def frame(data):
+        return spark.createDataFrame(data, "rental_id string, total int, d string").selectExpr(
+            "rental_id", "total", "cast(d as date) as rental_date"
+        )
+
+    first = Publisher(spark, str(root), "job", "run1")
+    first.stage(table, frame(rows))
+    first.publish()
+    live = root / "job" / table
+    inode = {p.parent.name: p.stat().st_ino for p in live.resolve().rglob("*.parquet")}
+
+    appended = [*rows, ("c", 3, "2024-01-02"), ("d", 4, "2024-01-03")]
+    second = Publisher(spark, str(root), "job", "run2")
+    touched = ["2024-01-03", "2024-01-02"]
+    assert second.stage(table, frame(appended), True, touched=touched) == 4
+    assert second.partition_changes[table] == {
+        "rewritten": ["2024-01-02", "2024-01-03"],
+        "kept": 1,
+        "dropped": [],
+        "found_by": "appended_rows",
+    }
+    second.publish()
+    got = sorted(tuple(r) for r in spark.read.parquet(str(live)).collect())
+    assert got == sorted(tuple(r) for r in frame(appended).collect())
+    after = {p.parent.name: p.stat().st_ino for p in live.resolve().rglob("*.parquet")}
+    assert after["rental_date=2024-01-01"] == inode["rental_date=2024-01-01"]  # linked
+    assert after["rental_date=2024-01-02"] != inode["rental_date=2024-01-02"]

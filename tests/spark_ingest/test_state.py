@@ -70,11 +70,10 @@ def test_an_unreadable_or_foreign_ledger_means_a_full_run(spark, tmp_path: Path)
 
 
 def test_rules_version_follows_the_rule_sources(monkeypatch: pytest.MonkeyPatch) -> None:
-    from spark_ingest import contract, validate
+    from spark_ingest import contract, transforms, validate
 
-    sources = [
-        module.__loader__.get_source(module.__name__).encode() for module in (contract, validate)
-    ]
+    modules = (contract, validate, transforms)
+    sources = [module.__loader__.get_source(module.__name__).encode() for module in modules]
     assert S.rules_version() == hashlib.sha256(b"".join(sources)).hexdigest()[:16]
 
 
