@@ -246,8 +246,9 @@ def check_rentals(
     parsed: DataFrame, users: DataFrame, vehicles: DataFrame, locations: DataFrame
 ) -> DataFrame:
     """Set-level half: orphan checks against the VALID dimension frames (keys unique), then
-    duplicate keys across all rows. Runs over every parsed row on every run, so a rental
-    quarantined as an orphan is re-evaluated when its dimension row arrives."""
+    duplicate keys across the rows given. A recheck runs it over every stored parsed row (so a
+    rental quarantined as an orphan is re-evaluated when its dimension row arrives); an append
+    run over the new rows only, when :func:`shared_valid_keys` shows that is exact."""
     ds = C.RENTAL_TRANSACTIONS
     df = parsed
     lookups = (
