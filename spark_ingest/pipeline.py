@@ -123,15 +123,6 @@ def parsed_rentals(
     return state.read_parsed(files), plan
 
 
-def _free_segment_name(run_id: str, taken: list[str]) -> str:
-    """``run_id``, or ``run_id~N`` when a re-used run id already names a listed segment."""
-    name, attempt = run_id, 1
-    while name in taken:
-        attempt += 1
-        name = f"{run_id}~{attempt}"
-    return name
-
-
 def checked_rentals(
     spark: SparkSession,
     files: dict[str, list[str]],
@@ -161,7 +152,7 @@ def checked_rentals(
         return annotated, None, [annotated], None
     state.fingerprint_dimensions(plan, {name: files[name] for name in DATASETS if name != ds.name})
     previous = plan.previous_segments or []
-    segment = _free_segment_name(run_id, previous)
+    segment = state.new_segment_name(run_id)
     blocker = plan.append_blocker()
     if blocker is None and not state.segments_exist(previous):
         blocker = "segments_missing"

@@ -16,10 +16,13 @@ against it (:meth:`IngestState.plan`):
   is overwritten, so its earlier rows are replaced (never counted twice);
 * a ledger file no longer in the raw folder is **removed**: its folder is deleted.
 
+An unchanged file whose stored folder is missing (deleted by hand, or by a full run that then
+failed) counts as changed: it is parsed again.
+
 The ledger also records the dimension files' fingerprints, a digest of the validation rules
-and transforms (:func:`rules_version`; a ledger written under other code means a full run) and the list of
-**checked segments**: the orphan- and duplicate-checked rows, one segment per run. How a run
-checks its rentals (:meth:`Plan.append_blocker`):
+and transforms (:func:`rules_version`; a ledger written under other code means a full run)
+and the list of **checked segments**: the orphan- and duplicate-checked rows, one segment per
+run. How a run checks its rentals (:meth:`Plan.append_blocker`):
 
 * **append**: only new files arrived (none changed or removed), the dimension files are the
   same bytes and fewer than :data:`MAX_SEGMENTS` segments exist. The stored verdicts of the
@@ -194,6 +197,9 @@ class IngestState:
                 plan.new.append(uri)
             elif before["checksum"] != checksum or before["size"] != size:
                 plan.changed.append(uri)
+            elif not self._exists(self.parsed_uri(uri)):
+                log(logging.WARNING, "parsed_store_missing", file=uri, effective="parse again")
+                plan.changed.append(uri)
             else:
                 plan.unchanged.append(uri)
                 entry["run_id"] = before["run_id"]
@@ -214,6 +220,19 @@ class IngestState:
             for name, uris in sorted(files.items())
         }
 
+    def _exists(self, uri: str) -> bool:
+        fs, path = _fs_and_path(self.spark, uri)
+        return bool(fs.exists(path))
+
+    def new_segment_name(self, run_id: str) -> str:
+        """``run_id``, or ``run_id~N`` when a folder of that name exists (a re-used run id):
+        a segment the current ledger lists is never overwritten."""
+        name, attempt = run_id, 1
+        while self._exists(self.segment_uri(name)):
+            attempt += 1
+            name = f"{run_id}~{attempt}"
+        return name
+
     def segment_uri(self, segment: str) -> str:
         return join(self.checked_root, f"segment={segment}")
 
@@ -222,8 +241,7 @@ class IngestState:
 
     def segments_exist(self, segments: list[str]) -> bool:
         for segment in segments:
-            fs, path = _fs_and_path(self.spark, self.segment_uri(segment))
-            if not fs.exists(path):
+            if not self._exists(self.segment_uri(segment)):
                 log(logging.WARNING, "segment_missing", segment=self.segment_uri(segment))
                 return False
         return True

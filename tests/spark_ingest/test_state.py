@@ -38,12 +38,29 @@ def test_plan_classifies_files_against_the_ledger(spark, tmp_path: Path) -> None
     Path(c).write_text("h\nC\n")
     os.remove(a)
     d = _file(raw / "d.csv", "h\nd\n")
+    for uri in (b, c):  # what store() left of the first run
+        Path(state.parsed_uri(uri)).mkdir(parents=True)
     second = state.plan([b, c, d], ledger, "run-2")
     assert (second.new, second.changed, second.unchanged, second.removed) == ([d], [c], [b], [a])
     assert second.to_parse == [c, d]
     assert second.entries[b]["run_id"] == "run-1"  # skipped: still credited to its first run
     assert second.entries[c]["run_id"] == "run-2"
     assert second.summary() == {"new": 1, "changed": 1, "unchanged": 1, "removed": 1}
+
+    # an unchanged file whose stored rows are gone (a failed full run deleted the store) is
+    # parsed again
+    Path(state.parsed_uri(b)).rmdir()
+    third = state.plan([b, c, d], ledger, "run-3")
+    assert (third.changed, third.unchanged) == ([b, c], [])
+
+
+def test_a_new_segment_never_overwrites_an_existing_folder(spark, tmp_path: Path) -> None:
+    state = S.IngestState(spark, str(tmp_path), "job")
+    assert state.new_segment_name("r1") == "r1"
+    Path(state.segment_uri("r1")).mkdir(parents=True)
+    assert state.new_segment_name("r1") == "r1~2"
+    Path(state.segment_uri("r1~2")).mkdir()
+    assert state.new_segment_name("r1") == "r1~3"
 
 
 def test_the_store_folder_depends_on_the_path_only(spark, tmp_path: Path) -> None:
