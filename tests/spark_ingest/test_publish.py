@@ -149,26 +149,32 @@ def test_failed_first_publish_leaves_no_table_visible(spark, tmp_path, monkeypat
     assert sorted(os.listdir(root / "job")) == ["_versions"]  # neither a nor b is exposed
 
 
+def fact_frame(spark, data):
+    """A tiny rentals_fact-like frame: (rental_id, total, rental_date)."""
+    return spark.createDataFrame(data, "rental_id string, total int, d string").selectExpr(
+        "rental_id", "total", "cast(d as date) as rental_date"
+    )
+
+
+def partition_inodes(live: Path) -> dict[str, int]:
+    return {p.parent.name: p.stat().st_ino for p in live.resolve().rglob("*.parquet")}
+
+
 def test_partition_only_stage_rewrites_changed_partitions_and_links_the_rest(spark, tmp_path):
     root = tmp_path / "processed"
     table = "rentals_fact"
     rows = [("a", 1, "2024-01-01"), ("b", 2, "2024-01-02"), ("c", 3, "2024-01-03")]
 
-    def frame(data):
-        return spark.createDataFrame(data, "rental_id string, total int, d string").selectExpr(
-            "rental_id", "total", "cast(d as date) as rental_date"
-        )
-
     first = Publisher(spark, str(root), "job", "run1")
-    first.stage(table, frame(rows))
+    first.stage(table, fact_frame(spark, rows))
     first.publish()
     live = root / "job" / table
-    inode = {p.parent.name: p.stat().st_ino for p in live.resolve().rglob("*.parquet")}
+    inode = partition_inodes(live)
 
     # b changes, c goes away, d arrives; a is the same
     second = Publisher(spark, str(root), "job", "run2")
     changed = [rows[0], ("b", 20, "2024-01-02"), ("d", 4, "2024-01-04")]
-    assert second.stage(table, frame(changed), only_changed_partitions=True) == 3
+    assert second.stage(table, fact_frame(spark, changed), only_changed_partitions=True) == 3
     assert second.partition_changes[table] == {
         "rewritten": ["2024-01-02", "2024-01-04"],
         "kept": 1,
@@ -177,15 +183,15 @@ def test_partition_only_stage_rewrites_changed_partitions_and_links_the_rest(spa
     }
     second.publish()
     got = sorted(tuple(r) for r in spark.read.parquet(str(live)).collect())
-    want = sorted(tuple(r) for r in frame(changed).collect())
+    want = sorted(tuple(r) for r in fact_frame(spark, changed).collect())
     assert got == want
-    after = {p.parent.name: p.stat().st_ino for p in live.resolve().rglob("*.parquet")}
+    after = partition_inodes(live)
     assert after["rental_date=2024-01-01"] == inode["rental_date=2024-01-01"]  # linked
     assert after["rental_date=2024-01-02"] != inode["rental_date=2024-01-02"]
 
     # a column added since the live version: everything is written again, nothing fails
     third = Publisher(spark, str(root), "job", "run3")
-    wider = frame(changed).selectExpr("*", "'x' as note")
+    wider = fact_frame(spark, changed).selectExpr("*", "'x' as note")
     assert third.stage(table, wider, only_changed_partitions=True) == 3
     assert third.partition_changes[table]["rewritten"] == ["*"]
     assert third.partition_changes[table]["kept"] == 0
@@ -198,21 +204,16 @@ def test_partition_only_stage_with_touched_partitions_skips_the_fingerprints(spa
     table = "rentals_fact"
     rows = [("a", 1, "2024-01-01"), ("b", 2, "2024-01-02")]
 
-    def frame(data):
-        return spark.createDataFrame(data, "rental_id string, total int, d string").selectExpr(
-            "rental_id", "total", "cast(d as date) as rental_date"
-        )
-
     first = Publisher(spark, str(root), "job", "run1")
-    first.stage(table, frame(rows))
+    first.stage(table, fact_frame(spark, rows))
     first.publish()
     live = root / "job" / table
-    inode = {p.parent.name: p.stat().st_ino for p in live.resolve().rglob("*.parquet")}
+    inode = partition_inodes(live)
 
     appended = [*rows, ("c", 3, "2024-01-02"), ("d", 4, "2024-01-03")]
     second = Publisher(spark, str(root), "job", "run2")
     touched = ["2024-01-03", "2024-01-02"]
-    assert second.stage(table, frame(appended), True, touched=touched) == 4
+    assert second.stage(table, fact_frame(spark, appended), True, touched=touched) == 4
     assert second.partition_changes[table] == {
         "rewritten": ["2024-01-02", "2024-01-03"],
         "kept": 1,
@@ -221,7 +222,7 @@ def test_partition_only_stage_with_touched_partitions_skips_the_fingerprints(spa
     }
     second.publish()
     got = sorted(tuple(r) for r in spark.read.parquet(str(live)).collect())
-    assert got == sorted(tuple(r) for r in frame(appended).collect())
-    after = {p.parent.name: p.stat().st_ino for p in live.resolve().rglob("*.parquet")}
+    assert got == sorted(tuple(r) for r in fact_frame(spark, appended).collect())
+    after = partition_inodes(live)
     assert after["rental_date=2024-01-01"] == inode["rental_date=2024-01-01"]  # linked
     assert after["rental_date=2024-01-02"] != inode["rental_date=2024-01-02"]
