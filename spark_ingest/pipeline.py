@@ -30,6 +30,7 @@ from spark_ingest.logs import log
 from spark_ingest.manifest import FAILED, SUCCEEDED, Manifest, write_manifest
 from spark_ingest.publish import Publisher, write_quarantine
 from spark_ingest.state import IngestState, Plan
+from spark_ingest.transforms import merge_partials, rentals_partial
 from spark_ingest.validate import (
     annotate_dimension,
     check_rentals,
@@ -78,6 +79,8 @@ class Inputs:
     plan: Plan | None = None  # the raw rentals files' plan (None: no incremental state kept)
     #: an append run's newly checked rentals (compacted); None when every row was checked
     appended: DataFrame | None = None
+    #: name -> the partial aggregates of the valid rentals (transforms.PARTIALS) the job uses
+    partials: dict[str, DataFrame] = field(default_factory=dict)
 
     @property
     def rentals(self) -> DataFrame:
@@ -233,30 +236,74 @@ def load_inputs(
 Compute = Callable[[Inputs], dict[str, DataFrame]]
 
 
-def appended_partitions(compute: Compute, inputs: Inputs) -> dict[str, list[str]]:
-    """table -> the partition values an append run adds rows to.
-
-    The job's own ``compute`` runs over the appended rentals alone (the dimensions are the
-    same bytes as last run, or the run would have rechecked), so the values come from the
-    same code that builds the table. Exact for partitioned tables that are row-wise (one
-    output row per rental, enriched from the dimensions), as ``rentals_fact`` is.
-    """
+def _new_rentals(inputs: Inputs, names: tuple[str, ...]) -> Inputs:
+    """The inputs of an append run's new valid rentals alone (same dimensions)."""
     assert inputs.appended is not None
     new, _ = split(inputs.appended, C.RENTAL_TRANSACTIONS)
-    tables = compute(Inputs(valid={**inputs.valid, "rental_transactions": new}))
-    touched = {}
-    for table, (column,) in PARTITION_COLUMNS.items():
-        if table in tables:
-            values = tables[table].select(F.col(column).cast("string")).distinct().collect()
-            touched[table] = sorted(row[0] for row in values)
-    return touched
+    return Inputs(
+        valid={**inputs.valid, "rental_transactions": new},
+        partials={name: rentals_partial(name, new) for name in names},
+    )
+
+
+def build_partials(
+    state: IngestState | None,
+    inputs: Inputs,
+    names: tuple[str, ...],
+    manifest: Manifest,
+) -> None:
+    """Set ``inputs.partials``: the partial aggregates of every valid rental.
+
+    An append run merges the stored partials with those of its new rentals (``merged``; the
+    same as before when nothing is new: ``reused``); any other run builds them from every
+    checked rental (``built``). New partials are stored for the next run and read back, so
+    every KPI reads the small stored frames.
+    """
+    plan = inputs.plan
+    if state is None or plan is None:
+        inputs.partials = {name: rentals_partial(name, inputs.rentals) for name in names}
+        return
+    previous = plan.previous_partials
+    if inputs.appended is not None and state.partials_exist(previous, names):
+        assert previous is not None
+        stored = state.read_partials(previous, names)
+        if plan.segments == plan.previous_segments:
+            how, folder = "reused", previous
+        else:
+            new = _new_rentals(inputs, names).partials
+            merged = {name: merge_partials(name, stored[name], new[name]) for name in names}
+            how, folder = "merged", state.write_partials(merged, manifest.data["run_id"])
+    else:
+        built = {name: rentals_partial(name, inputs.rentals) for name in names}
+        how, folder = "built", state.write_partials(built, manifest.data["run_id"])
+    plan.partials = folder
+    inputs.partials = state.read_partials(folder, names)
+    manifest.data["ingest"]["partials"] = {"how": how, "names": list(names)}
+    log(logging.INFO, "partials", job=manifest.data["job"], how=how, names=list(names))
+
+
+def appended_tables(compute: Compute, inputs: Inputs, names: tuple[str, ...]) -> dict:
+    """partitioned table -> its rows for an append run's new rentals alone.
+
+    The job's own ``compute`` runs over the new rentals (the dimensions are the same bytes as
+    last run, or the run would have rechecked). Exact for partitioned tables that are
+    row-wise (one output row per rental, enriched from the dimensions), as ``rentals_fact``
+    is: every earlier row is unchanged, so the publisher adds these rows beside the live ones.
+    """
+    tables = compute(_new_rentals(inputs, names))
+    return {table: tables[table] for table in PARTITION_COLUMNS if table in tables}
 
 
 def run_job(
-    job: str, compute: Compute, argv: list[str] | None = None, session: SparkSession | None = None
+    job: str,
+    compute: Compute,
+    argv: list[str] | None = None,
+    session: SparkSession | None = None,
+    partials: tuple[str, ...] = (),
 ) -> int:
     """Parse args, read + validate, compute, stage, publish, write the manifest; exit code.
 
+    ``partials``: the names (transforms.PARTIALS) ``compute`` reads from ``inputs.partials``.
     ``session``: run in an existing SparkSession (tests), which is then left running.
     """
     from spark_ingest.session import build_session, effective_settings
@@ -280,15 +327,16 @@ def run_job(
             raise NoValidRentalsError("zero valid rentals: every rental row was rejected")
         publisher = Publisher(spark, args.processed_root, job, run_id)
         with manifest.timed("compute_stage"):
+            build_partials(state, inputs, partials, manifest)
             tables = compute(inputs)
             assert set(tables) == set(JOB_TABLES[job]), sorted(tables)
             incremental = manifest.data["mode"] == "incremental"
-            touched = {}
+            appended = {}
             if incremental and inputs.appended is not None:
-                touched = appended_partitions(compute, inputs)
+                appended = appended_tables(compute, inputs, partials)
             rows = {
                 table: publisher.stage(
-                    table, df, only_changed_partitions=incremental, touched=touched.get(table)
+                    table, df, only_changed_partitions=incremental, appended=appended.get(table)
                 )
                 for table, df in tables.items()
             }

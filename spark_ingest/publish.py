@@ -91,7 +91,8 @@ class Publisher:
         self.job_root = join(to_uri(processed_root), job)
         self.local = is_local(self.job_root)
         self.staged: dict[str, str] = {}
-        #: table -> {"rewritten": [...], "kept": n, "dropped": [...]} for partition-only stages
+        #: table -> {"rewritten": [...], "appended": [...], "kept": n, "dropped": [...]} for
+        #: partition-only stages
         self.partition_changes: dict[str, dict] = {}
         if self.local:
             self.job_root = local_path(self.job_root)
@@ -115,22 +116,25 @@ class Publisher:
         table: str,
         df: DataFrame,
         only_changed_partitions: bool = False,
-        touched: list[str] | None = None,
+        appended: DataFrame | None = None,
     ) -> int:
         """Write ``df`` to the staging location; return its row count (read back).
 
         With ``only_changed_partitions`` (incremental runs), a partitioned table with a live
-        local version writes only the partitions whose content differs from the live one;
-        the unchanged partitions' files are hard-linked into the new version. ``touched``
-        (an append run: the partition values of the new rows) names those partitions up
-        front; without it they are found by comparing fingerprints of both versions.
+        local version writes only what changed; the rest of the live files are hard-linked
+        into the new version:
+
+        * ``appended`` (an append run: the table's rows of the new rentals only, every other
+          row unchanged) is written into its partitions beside every live file;
+        * without it, the partitions whose content differs from the live one are found by
+          comparing fingerprints of both versions, and rewritten from ``df``.
         """
         uri = join(self.stage_root, table)
         partitions = PARTITION_COLUMNS.get(table, ())
         live = self.table_uri(table)
         if only_changed_partitions and partitions and self.local and os.path.isdir(live):
             self.partition_changes[table] = self._stage_changed_partitions(
-                df, live, uri, table, touched
+                df, live, uri, table, appended
             )
         else:
             if only_changed_partitions and partitions and not self.local:
@@ -141,7 +145,7 @@ class Publisher:
         return self.spark.read.parquet(uri).count()
 
     def _stage_changed_partitions(
-        self, df: DataFrame, live: str, uri: str, table: str, touched: list[str] | None
+        self, df: DataFrame, live: str, uri: str, table: str, appended: DataFrame | None
     ) -> dict:
         (column,) = PARTITION_COLUMNS[table]
         live_df = self.spark.read.parquet(live)
@@ -151,32 +155,36 @@ class Publisher:
             write_table(df, uri, table)
             return {"rewritten": ["*"], "kept": 0, "dropped": [], "note": "the columns changed"}
         prefix = f"{column}="
-        if touched is None:
+
+        def folders(root: str) -> set[str]:
+            return {e.name[len(prefix) :] for e in os.scandir(root) if e.name.startswith(prefix)}
+
+        existing = folders(live)
+        if appended is not None:  # the new rows' files, then every live file beside them
+            if not appended.isEmpty():
+                write_table(appended.select(*df.columns), uri, table)
+            added = sorted(folders(uri)) if os.path.isdir(uri) else []
+            link, found_by = sorted(existing), "appended_rows"
+            changes = {"rewritten": [], "appended": added, "kept": len(existing - set(added))}
+            changes["dropped"] = []
+        else:
             old = partition_fingerprints(live_df, column, df.columns)
             new = partition_fingerprints(df, column, df.columns)
             changed = sorted(value for value, print_ in new.items() if old.get(value) != print_)
-            kept = sorted(set(new) - set(changed))
+            link = sorted(set(new) - set(changed))
+            if changed:
+                write_table(df.filter(F.col(column).cast("string").isin(changed)), uri, table)
+            found_by = "fingerprints"
             dropped = sorted(set(old) - set(new))
-        else:  # rows were only added, in the ``touched`` partitions
-            existing = {
-                e.name[len(prefix) :] for e in os.scandir(live) if e.name.startswith(prefix)
-            }
-            changed, kept, dropped = sorted(touched), sorted(existing - set(touched)), []
-        if changed:
-            write_table(df.filter(F.col(column).cast("string").isin(changed)), uri, table)
+            changes = {"rewritten": changed, "kept": len(link), "dropped": dropped}
         os.makedirs(uri, exist_ok=True)
-        for value in kept:
+        for value in link:
             folder = f"{prefix}{value}"
             os.makedirs(os.path.join(uri, folder), exist_ok=True)
             for entry in os.scandir(os.path.join(live, folder)):
                 if entry.is_file():
                     link_or_copy(entry.path, os.path.join(uri, folder, entry.name))
-        return {
-            "rewritten": changed,
-            "kept": len(kept),
-            "dropped": dropped,
-            "found_by": "fingerprints" if touched is None else "appended_rows",
-        }
+        return {**changes, "found_by": found_by}
 
     def table_uri(self, table: str) -> str:
         return join(self.job_root, table)

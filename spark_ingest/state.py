@@ -5,6 +5,7 @@ All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and reader
     _state/ledger.json                              every processed raw rentals file
     _state/rentals_parsed/file_id=<id>/*.parquet    parse_rentals() output of that one file
     _state/rentals_checked/segment=<run>/*.parquet  checked rows (compact frame) of one run
+    _state/partials/run=<run>/<name>/*.parquet      the job's partial aggregates after a run
 
 The **ledger** records, per raw file: path, size, SHA-256 (local files) or the file system's
 checksum (S3 ETag), the id of its folder in the store and the run that parsed it. A run plans
@@ -32,7 +33,13 @@ run. How a run checks its rentals (:meth:`Plan.append_blocker`):
 * **recheck**: otherwise, every stored parsed row is checked again (so an orphan is
   re-evaluated when its dimension row arrives) and written as the one new segment.
 
-Either way the result equals a full run over the same raw files. The ledger is written only
+Either way the result equals a full run over the same raw files.
+
+The **partials** (:data:`spark_ingest.transforms.PARTIALS`) the job's KPIs are built from are
+stored after each run, and the ledger names their folder. An append run merges them with the
+partials of its new valid rentals; any other run builds them from every checked rental.
+
+The ledger is written only
 after the job's tables are published: a run that fails leaves the previous ledger (and its
 segments), and the next run parses the same files again.
 """
@@ -43,6 +50,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
@@ -57,7 +65,8 @@ STATE_DIR = "_state"
 LEDGER_FILE = "ledger.json"
 PARSED_DIR = "rentals_parsed"
 CHECKED_DIR = "rentals_checked"
-LEDGER_VERSION = 2
+PARTIALS_DIR = "partials"
+LEDGER_VERSION = 3
 HASH_CHUNK = 8 * 1024 * 1024
 #: An append run adds one segment; at this many the next run rechecks and compacts them to one.
 MAX_SEGMENTS = 32
@@ -118,6 +127,9 @@ class Plan:
     #: checked segments listed by the last ledger (None: no ledger) / by this run's ledger
     previous_segments: list[str] | None = None
     segments: list[str] = field(default_factory=list)
+    #: folder of the stored partial aggregates (last run / this run)
+    previous_partials: str | None = None
+    partials: str | None = None
 
     def append_blocker(self) -> str | None:
         """Why this run must recheck every stored row (None: appending is exact)."""
@@ -153,6 +165,7 @@ class IngestState:
         self.ledger_uri = join(self.root, LEDGER_FILE)
         self.parsed_root = join(self.root, PARSED_DIR)
         self.checked_root = join(self.root, CHECKED_DIR)
+        self.partials_root = join(self.root, PARTIALS_DIR)
 
     def parsed_uri(self, uri: str) -> str:
         return join(self.parsed_root, f"file_id={file_id(uri)}")
@@ -211,6 +224,7 @@ class IngestState:
         if ledger is not None:
             plan.previous_segments = list(ledger["segments"])
             plan.previous_dimensions = ledger["dimensions"]
+            plan.previous_partials = ledger["partials"]
         return plan
 
     def fingerprint_dimensions(self, plan: Plan, files: dict[str, list[str]]) -> None:
@@ -224,14 +238,17 @@ class IngestState:
         fs, path = _fs_and_path(self.spark, uri)
         return bool(fs.exists(path))
 
-    def new_segment_name(self, run_id: str) -> str:
-        """``run_id``, or ``run_id~N`` when a folder of that name exists (a re-used run id):
-        a segment the current ledger lists is never overwritten."""
+    def _free_name(self, run_id: str, uri: Callable[[str], str]) -> str:
+        """``run_id``, or ``run_id~N`` when ``uri(name)`` exists (a re-used run id): a
+        folder the current ledger lists is never overwritten."""
         name, attempt = run_id, 1
-        while self._exists(self.segment_uri(name)):
+        while self._exists(uri(name)):
             attempt += 1
             name = f"{run_id}~{attempt}"
         return name
+
+    def new_segment_name(self, run_id: str) -> str:
+        return self._free_name(run_id, self.segment_uri)
 
     def segment_uri(self, segment: str) -> str:
         return join(self.checked_root, f"segment={segment}")
@@ -249,15 +266,36 @@ class IngestState:
     def read_segments(self, segments: list[str]) -> DataFrame:
         return self.spark.read.parquet(*[self.segment_uri(s) for s in segments])
 
-    def _prune_segments(self, keep: list[str]) -> None:
-        """Delete the segment folders the new ledger does not list (earlier runs, failed runs)."""
-        fs, path = _fs_and_path(self.spark, self.checked_root)
+    def partials_uri(self, folder: str, name: str | None = None) -> str:
+        uri = join(self.partials_root, f"run={folder}")
+        return uri if name is None else join(uri, name)
+
+    def partials_exist(self, folder: str | None, names: tuple[str, ...]) -> bool:
+        return folder is not None and all(self._exists(self.partials_uri(folder, n)) for n in names)
+
+    def read_partials(self, folder: str, names: tuple[str, ...]) -> dict[str, DataFrame]:
+        return {name: self.spark.read.parquet(self.partials_uri(folder, name)) for name in names}
+
+    def write_partials(self, partials: dict[str, DataFrame], run_id: str) -> str:
+        """Write the partials into a new folder; return its name (for the ledger)."""
+        folder = self._free_name(run_id, self.partials_uri)
+        for name, frame in partials.items():
+            frame.write.mode("overwrite").parquet(self.partials_uri(folder, name))
+        return folder
+
+    def _prune(self, root: str, keep: set[str]) -> None:
+        """Delete the folders under ``root`` the new ledger does not name (earlier runs,
+        failed runs)."""
+        fs, path = _fs_and_path(self.spark, root)
         if not fs.exists(path):
             return
-        wanted = {f"segment={segment}" for segment in keep}
         for status in fs.listStatus(path):
-            if status.getPath().getName() not in wanted:
+            if status.getPath().getName() not in keep:
                 fs.delete(status.getPath(), True)
+
+    def _prune_unlisted(self, plan: Plan) -> None:
+        self._prune(self.checked_root, {f"segment={segment}" for segment in plan.segments})
+        self._prune(self.partials_root, {f"run={plan.partials}"} if plan.partials else set())
 
     def store(self, uri: str, parsed: DataFrame) -> None:
         """Write one file's parsed rows to its folder (replacing an earlier version)."""
@@ -285,6 +323,7 @@ class IngestState:
             "files": [plan.entries[uri] for uri in sorted(plan.entries)],
             "dimensions": plan.dimensions,
             "segments": plan.segments,
+            "partials": plan.partials,
         }
         data = json.dumps(ledger, indent=2, sort_keys=True).encode("utf-8")
         if is_local(self.ledger_uri):
@@ -293,7 +332,7 @@ class IngestState:
             with open(f"{target}.{run_id}.tmp", "wb") as handle:
                 handle.write(data)
             os.replace(f"{target}.{run_id}.tmp", target)
-            self._prune_segments(plan.segments)
+            self._prune_unlisted(plan)
             return self.ledger_uri
         fs, path = _fs_and_path(self.spark, self.ledger_uri)
         _, tmp = _fs_and_path(self.spark, f"{self.ledger_uri}.{run_id}.tmp")
@@ -306,5 +345,5 @@ class IngestState:
             fs.delete(path, False)
         if not fs.rename(tmp, path):
             raise OSError(f"could not rename {tmp} to {path}")
-        self._prune_segments(plan.segments)
+        self._prune_unlisted(plan)
         return self.ledger_uri

@@ -21,19 +21,22 @@ from spark_ingest.transforms import (
 )
 
 JOB = USER_TRANSACTION_JOB
+#: the partial aggregates (spark_ingest.transforms.PARTIALS) the KPIs are built from
+PARTIALS = ("by_user", "by_vehicle")
 
 
 def compute(inputs: Inputs) -> dict[str, DataFrame]:
-    summary = transform_user_transaction_summary(inputs.rentals, inputs.valid["users"])
+    by_user, by_vehicle = (inputs.partials[name] for name in PARTIALS)
+    summary = transform_user_transaction_summary(by_user, inputs.valid["users"])
     return {
         "user_transaction_summary": summary,
-        "overall_transaction_statistics": transform_overall_statistics(inputs.rentals),
+        "overall_transaction_statistics": transform_overall_statistics(by_user, by_vehicle),
         "top_users_by_spending": transform_top_users_by_spending(summary),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_job(JOB, compute, argv)
+    return run_job(JOB, compute, argv, partials=PARTIALS)
 
 
 if __name__ == "__main__":

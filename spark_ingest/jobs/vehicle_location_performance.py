@@ -21,23 +21,22 @@ from spark_ingest.transforms import (
 )
 
 JOB = VEHICLE_LOCATION_JOB
+#: the partial aggregates (spark_ingest.transforms.PARTIALS) the KPIs are built from
+PARTIALS = ("by_location_vehicle", "by_vehicle")
 
 
 def compute(inputs: Inputs) -> dict[str, DataFrame]:
-    rentals, vehicles, locations = (
-        inputs.rentals,
-        inputs.valid["vehicles"],
-        inputs.valid["locations"],
-    )
+    by_location_vehicle, by_vehicle = (inputs.partials[name] for name in PARTIALS)
+    vehicles, locations = inputs.valid["vehicles"], inputs.valid["locations"]
     return {
-        "location_performance": transform_location_performance(rentals, locations),
-        "vehicle_type_performance": transform_vehicle_type_performance(rentals, vehicles),
-        RENTALS_FACT: transform_rentals_fact(rentals, vehicles, locations),
+        "location_performance": transform_location_performance(by_location_vehicle, locations),
+        "vehicle_type_performance": transform_vehicle_type_performance(by_vehicle, vehicles),
+        RENTALS_FACT: transform_rentals_fact(inputs.rentals, vehicles, locations),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_job(JOB, compute, argv)
+    return run_job(JOB, compute, argv, partials=PARTIALS)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from spark_ingest.layout import DATASETS, JOB_TABLES, RENTALS_FACT
 from spark_ingest.pipeline import EXIT_OK, run_job
 from spark_ingest.submit import job_args
 
-JOBS = {vlp.JOB: vlp.compute, uta.JOB: uta.compute}
+JOBS = {vlp.JOB: (vlp.compute, vlp.PARTIALS), uta.JOB: (uta.compute, uta.PARTIALS)}
 RENTALS_DIR = Path("data/raw/rental_transactions")
 USERS_CSV = Path("data/raw/users/users.csv")
 FACT_DIR = Path("data/processed") / vlp.JOB / RENTALS_FACT
@@ -38,8 +38,9 @@ STATE_DIR = Path("data/processed") / vlp.JOB / "_state"
 
 def run_both(spark, lake: Path, run_id: str, mode: str) -> dict[str, dict]:
     manifests = {}
-    for job, compute in JOBS.items():
-        code = run_job(job, compute, job_args(lake, run_id, mode), session=spark)
+    for job, (compute, partials) in JOBS.items():
+        args = job_args(lake, run_id, mode)
+        code = run_job(job, compute, args, session=spark, partials=partials)
         manifest = json.loads((lake / "runs" / run_id / "manifests" / f"{job}.json").read_text())
         assert code == EXIT_OK, manifest["error"]
         manifests[job] = manifest
@@ -95,13 +96,23 @@ def assert_equals_full_run(spark, lake: Path, run_id: str, tmp_path: Path) -> No
     shutil.rmtree(reference)
 
 
-def assert_checked(step: dict[str, dict], path: str, reason: str | None, segments: int) -> None:
-    for manifest in step.values():
+def assert_checked(
+    step: dict[str, dict], path: str, reason: str | None, segments: int, partials: str
+) -> None:
+    """How the run checked its rentals, and how it got its partial aggregates."""
+    for job, manifest in step.items():
         assert manifest["ingest"]["check"] == {
             "path": path,
             "reason": reason,
             "segments": segments,
         }
+        assert manifest["ingest"]["partials"] == {"how": partials, "names": list(JOBS[job][1])}
+
+
+def partials_folders(lake: Path) -> dict[str, list[str]]:
+    """job -> its stored partials folders (older ones are pruned when the ledger is written)."""
+    root = lake / "data/processed"
+    return {job: sorted(p.name for p in (root / job / "_state/partials").iterdir()) for job in JOBS}
 
 
 def segment_folders(lake: Path) -> list[str]:
@@ -158,25 +169,29 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     step = run_both(spark, lake, "step-2a", "incremental")
     assert step[vlp.JOB]["ingest"]["files"]["new"] == 2
     # same dimension files, only new rentals files: the new rows are checked and appended
-    assert_checked(step, "append", None, 2)
+    assert_checked(step, "append", None, 2, "merged")
     assert segment_folders(lake) == ["segment=step-1", "segment=step-2a"]
+    assert partials_folders(lake) == {job: ["run=step-2a"] for job in JOBS}
     quarantine = spark.read.parquet(
         str(lake / "data/quarantine/rental_transactions" / f"job={vlp.JOB}" / "run_id=step-2a")
     )
     assert quarantine.filter("rental_id = 'R_LATE_USER'").first()["reason_code"] == "ORPHAN_USER"
-    # the fact partitions rewritten are the start dates of the new file's valid rentals;
-    # every other partition keeps its files
+    # new fact rows were added to exactly the start dates of the new file's valid rentals,
+    # beside every earlier file (none was rewritten)
     fact_ids = {r["rental_id"] for r in spark.read.parquet(str(lake / FACT_DIR)).collect()}
     new_rows = (rentals / "rentals_2024-01-05.csv").read_text().splitlines()[1:]
     days = sorted({r.split(",")[3][:10] for r in new_rows if r.split(",")[0] in fact_ids})
     assert days == ["2024-01-05"]
     assert step[vlp.JOB]["partitions"][RENTALS_FACT] == {
-        "rewritten": days,
+        "rewritten": [],
+        "appended": days,
         "kept": len(before),
         "dropped": [],
         "found_by": "appended_rows",
     }
-    assert {f: i for f, i in fact_inodes(lake).items() if f in before} == before
+    after = fact_inodes(lake)
+    assert sorted(set(after) - set(before)) == [f"rental_date={day}" for day in days]
+    assert {f: i for f, i in after.items() if f in before} == before
     assert_equals_full_run(spark, lake, "step-2a", tmp_path)
 
     users_header, *users_rows = (lake / USERS_CSV).read_text().splitlines()
@@ -188,7 +203,7 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     assert manifest["mode"] == "incremental"
     assert manifest["ingest"]["parsed"] == []  # no rentals file is new: only the users changed
     assert manifest["ingest"]["files"]["unchanged"] == 6
-    assert_checked(step, "recheck", "dimensions_changed", 1)
+    assert_checked(step, "recheck", "dimensions_changed", 1, "built")
     assert segment_folders(lake) == ["segment=step-2b"]  # the earlier segments are pruned
     fact = spark.read.parquet(str(lake / FACT_DIR))
     assert fact.filter("rental_id = 'R_LATE_USER'").count() == 1  # the orphan is now valid
@@ -223,7 +238,7 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     for manifest in step.values():
         assert manifest["ingest"]["files"] == {"new": 0, "changed": 1, "unchanged": 4, "removed": 1}
         assert [Path(p).name for p in manifest["ingest"]["parsed"]] == [first_files[2]]
-    assert_checked(step, "recheck", "files_changed_or_removed", 1)
+    assert_checked(step, "recheck", "files_changed_or_removed", 1, "built")
     fact = spark.read.parquet(str(lake / FACT_DIR))
     assert fact.filter(f"rental_id = '{dropped_id}'").count() == 0
     edited_rows = fact.filter(f"rental_id = '{edited[0]}'").collect()
@@ -238,7 +253,7 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     again[-1] = "777.70"
     (rentals / "rentals_2024-01-07.csv").write_text(f"{header}\n{','.join(again)}\n")
     step = run_both(spark, lake, "step-4", "incremental")
-    assert_checked(step, "recheck", "duplicate_keys_across_runs", 1)
+    assert_checked(step, "recheck", "duplicate_keys_across_runs", 1, "built")
     fact = spark.read.parquet(str(lake / FACT_DIR))
     amounts = [r["total_amount"] for r in fact.filter(f"rental_id = '{again[0]}'").collect()]
     assert amounts == [Decimal("777.70")]
@@ -261,8 +276,9 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     after_recheck = snapshot("step-4")
     step = run_both(spark, lake, "step-5", "incremental")
     assert step[vlp.JOB]["ingest"]["files"]["new"] == 0
-    assert_checked(step, "append", None, 1)
+    assert_checked(step, "append", None, 1, "reused")
     assert segment_folders(lake) == ["segment=step-4"]
+    assert partials_folders(lake) == {job: ["run=step-4"] for job in JOBS}
     after_append = snapshot("step-5")
     assert after_append.keys() == after_recheck.keys()
     for what, rows in after_append.items():

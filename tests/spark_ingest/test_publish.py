@@ -197,9 +197,9 @@ def test_partition_only_stage_rewrites_changed_partitions_and_links_the_rest(spa
     assert third.partition_changes[table]["kept"] == 0
 
 
-def test_partition_only_stage_with_touched_partitions_skips_the_fingerprints(spark, tmp_path):
-    """An append run names the partitions its new rows land in: those are written, every
-    other live partition is linked, nothing is dropped."""
+def test_partition_only_stage_of_appended_rows_adds_files_beside_the_live_ones(spark, tmp_path):
+    """An append run passes the rows of its new rentals only: they are written into their
+    partitions, every live file is linked (none rewritten), nothing is dropped."""
     root = tmp_path / "processed"
     table = "rentals_fact"
     rows = [("a", 1, "2024-01-01"), ("b", 2, "2024-01-02")]
@@ -208,21 +208,36 @@ def test_partition_only_stage_with_touched_partitions_skips_the_fingerprints(spa
     first.stage(table, fact_frame(spark, rows))
     first.publish()
     live = root / "job" / table
-    inode = partition_inodes(live)
 
-    appended = [*rows, ("c", 3, "2024-01-02"), ("d", 4, "2024-01-03")]
+    def inodes() -> dict[str, set[int]]:
+        found: dict[str, set[int]] = {}
+        for path in live.resolve().rglob("*.parquet"):
+            found.setdefault(path.parent.name, set()).add(path.stat().st_ino)
+        return found
+
+    before = inodes()
+    new = [("c", 3, "2024-01-02"), ("d", 4, "2024-01-03")]
     second = Publisher(spark, str(root), "job", "run2")
-    touched = ["2024-01-03", "2024-01-02"]
-    assert second.stage(table, fact_frame(spark, appended), True, touched=touched) == 4
+    whole = fact_frame(spark, [*rows, *new])
+    assert second.stage(table, whole, True, appended=fact_frame(spark, new)) == 4
     assert second.partition_changes[table] == {
-        "rewritten": ["2024-01-02", "2024-01-03"],
+        "rewritten": [],
+        "appended": ["2024-01-02", "2024-01-03"],
         "kept": 1,
         "dropped": [],
         "found_by": "appended_rows",
     }
     second.publish()
     got = sorted(tuple(r) for r in spark.read.parquet(str(live)).collect())
-    assert got == sorted(tuple(r) for r in fact_frame(spark, appended).collect())
-    after = partition_inodes(live)
-    assert after["rental_date=2024-01-01"] == inode["rental_date=2024-01-01"]  # linked
-    assert after["rental_date=2024-01-02"] != inode["rental_date=2024-01-02"]
+    assert got == sorted(tuple(r) for r in whole.collect())
+    after = inodes()
+    assert after["rental_date=2024-01-01"] == before["rental_date=2024-01-01"]  # linked
+    assert after["rental_date=2024-01-02"] > before["rental_date=2024-01-02"]  # one file more
+    assert len(after["rental_date=2024-01-02"]) == 2 and len(after["rental_date=2024-01-03"]) == 1
+
+    # nothing new (an append run without new rentals): every live file, nothing written
+    third = Publisher(spark, str(root), "job", "run3")
+    assert third.stage(table, whole, True, appended=fact_frame(spark, new).limit(0)) == 4
+    assert third.partition_changes[table]["appended"] == []
+    third.publish()
+    assert inodes() == after

@@ -14,6 +14,9 @@ from pyspark.testing import assertSchemaEqual
 
 from spark_ingest import contract as C
 from spark_ingest.transforms import (
+    PARTIALS,
+    merge_partials,
+    rentals_partial,
     transform_location_performance,
     transform_overall_statistics,
     transform_rentals_fact,
@@ -168,6 +171,28 @@ def rentals(spark):
     return spark.createDataFrame(RENTAL_ROWS, C.RENTAL_TRANSACTIONS.typed_schema)
 
 
+@pytest.fixture(params=["one_pass", "merged_parts"])
+def partial(request, rentals):
+    """name -> the partial of the six rentals: built in one pass, or (as an incremental
+    append run does) merged from the partials of three uneven parts, one of them empty.
+    Every KPI test below checks its hand-worked values both ways."""
+    if request.param == "one_pass":
+        return lambda name: rentals_partial(name, rentals)
+    parts = (
+        rentals.filter("rental_id in ('R1', 'R4')"),
+        rentals.filter("rental_id = 'none'"),
+        rentals.filter("rental_id not in ('R1', 'R4')"),
+    )
+    return lambda name: merge_partials(name, *[rentals_partial(name, part) for part in parts])
+
+
+def test_merging_partials_keeps_their_schema(rentals):
+    for name in PARTIALS:
+        whole = rentals_partial(name, rentals)
+        merged = merge_partials(name, whole, rentals_partial(name, rentals.limit(2)))
+        assert merged.schema == whole.schema, name
+
+
 @pytest.fixture(scope="module")
 def locations(spark):
     rows = [
@@ -203,8 +228,8 @@ def users(spark):
     return spark.createDataFrame(rows, C.USERS.typed_schema)
 
 
-def test_location_performance(spark, rentals, locations):
-    actual = transform_location_performance(rentals, locations)
+def test_location_performance(spark, partial, locations):
+    actual = transform_location_performance(partial("by_location_vehicle"), locations)
     assertSchemaEqual(actual.schema, LOCATION_PERFORMANCE)
     expected = [
         # 110 + 250.50 + 999.99; hours (2 + 24 + 3) / 3; vehicles V1 V2 V3
@@ -228,8 +253,8 @@ def test_location_performance(spark, rentals, locations):
     assertDataFrameEqual(actual, spark.createDataFrame(expected, LOCATION_PERFORMANCE))
 
 
-def test_vehicle_type_performance(spark, rentals, vehicles):
-    actual = transform_vehicle_type_performance(rentals, vehicles)
+def test_vehicle_type_performance(spark, partial, vehicles):
+    actual = transform_vehicle_type_performance(partial("by_vehicle"), vehicles)
     assertSchemaEqual(actual.schema, VEHICLE_TYPE_PERFORMANCE)
     expected = [
         ("economy", D("130.25"), 2, 1.25, 65.125),  # R1 R3: 2h + .5h
@@ -239,8 +264,8 @@ def test_vehicle_type_performance(spark, rentals, vehicles):
     assertDataFrameEqual(actual, spark.createDataFrame(expected, VEHICLE_TYPE_PERFORMANCE))
 
 
-def test_user_transaction_summary(spark, rentals, users):
-    actual = transform_user_transaction_summary(rentals, users)
+def test_user_transaction_summary(spark, partial, users):
+    actual = transform_user_transaction_summary(partial("by_user"), users)
     assertSchemaEqual(actual.schema, USER_SUMMARY)
     expected = [
         ("U1", "Ann", "Lee", "ann@x.com", True, date(2023, 1, 5), 2, D("360.50"), 180.25),
@@ -250,8 +275,8 @@ def test_user_transaction_summary(spark, rentals, users):
     assertDataFrameEqual(actual, spark.createDataFrame(expected, USER_SUMMARY))
 
 
-def test_overall_statistics(spark, rentals):
-    actual = transform_overall_statistics(rentals)
+def test_overall_statistics(spark, partial):
+    actual = transform_overall_statistics(partial("by_user"), partial("by_vehicle"))
     assertSchemaEqual(actual.schema, OVERALL)
     expected = [(D("1425.84"), 1425.84 / 6, 6, 3, 3)]
     assertDataFrameEqual(actual, spark.createDataFrame(expected, OVERALL))
@@ -293,6 +318,7 @@ def test_rentals_fact(spark, rentals, vehicles, locations):
     assert got["R4"].rental_duration_hours == 0.0
 
 
-def test_location_performance_skips_locations_without_rentals(rentals, locations):
-    ids = {row.location_id for row in transform_location_performance(rentals, locations).collect()}
+def test_location_performance_skips_locations_without_rentals(partial, locations):
+    table = transform_location_performance(partial("by_location_vehicle"), locations)
+    ids = {row.location_id for row in table.collect()}
     assert 4 not in ids
