@@ -44,6 +44,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INPUT = 3
 MODES = ("full", "incremental")
+#: an append run's new rows up to this many are broadcast against the stored keys
+BROADCAST_NEW_ROWS = 2_000_000
+DIMENSIONS = tuple(name for name in DATASETS if name != C.RENTAL_TRANSACTIONS.name)
 ENGINES = ("spark", "duckdb")
 
 
@@ -95,35 +98,61 @@ def _count_by_reason(annotated: DataFrame) -> tuple[int, int, dict[str, int]]:
     return read, valid, {row["reason_code"]: row["n"] for row in rows if row["reason_code"]}
 
 
-def parsed_rentals(
-    spark: SparkSession,
-    files: list[str],
-    manifest: Manifest,
-    state: IngestState | None,
-    run_id: str,
-) -> tuple[DataFrame, Plan | None]:
-    """:func:`parse_rentals` over every raw rentals file, parsing only what the mode needs.
-
-    Without ``state``: one read of all files. With it, the parse of each file is stored; a
-    ``full`` run re-parses every file, an ``incremental`` run only new and changed ones
-    (see :mod:`spark_ingest.state`). An incremental run without a ledger runs as full.
+def plan_run(
+    state: IngestState | None, files: dict[str, list[str]], manifest: Manifest
+) -> Plan | None:
+    """The run's plan against the last ledger (see :mod:`spark_ingest.state`); None without
+    ``state``. An incremental run without a ledger runs as full; a full run forgets the store.
     """
-    ds = C.RENTAL_TRANSACTIONS
     if state is None:
-        return parse_rentals(read_raw(spark, ds, files)), None
+        return None
     ledger = state.read_ledger() if manifest.data["mode"] == "incremental" else None
     if manifest.data["mode"] == "incremental" and ledger is None:
         log(logging.INFO, "mode_first_run", job=manifest.data["job"], effective="full")
         manifest.data["mode"] = "full"
     if ledger is None:
         state.forget_all()
-    plan = state.plan(files, ledger, run_id)
+    plan = state.plan(files[C.RENTAL_TRANSACTIONS.name], ledger, manifest.data["run_id"])
+    state.fingerprint_dimensions(plan, {name: files[name] for name in DIMENSIONS})
+    manifest.data["ingest"] = {"files": plan.summary()}
+    return plan
+
+
+def validated_dimension(
+    spark: SparkSession,
+    ds: C.Dataset,
+    files: list[str],
+    state: IngestState | None,
+    plan: Plan | None,
+) -> DataFrame:
+    """The compacted, validated rows of a dimension (cached).
+
+    A dimension whose files are the same bytes as at the last run is read from its stored
+    snapshot (same files, same rules: same verdicts); otherwise it is validated and, with a
+    ``state``, stored for the next run.
+    """
+    if state is not None and plan is not None:
+        stored = state.unchanged_dimension(plan, ds.name)
+        if stored is not None:
+            return stored.cache()
+    annotated = compact(annotate_dimension(read_raw(spark, ds, files), ds), ds).cache()
+    if state is not None and plan is not None:
+        state.store_dimension(annotated, plan, ds.name)
+    return annotated
+
+
+def parsed_rentals(
+    spark: SparkSession, files: list[str], manifest: Manifest, state: IngestState, plan: Plan
+) -> DataFrame:
+    """:func:`parse_rentals` over every raw rentals file, parsing only what the plan needs:
+    a ``full`` run re-parses every file, an ``incremental`` run only new and changed ones."""
+    ds = C.RENTAL_TRANSACTIONS
     for uri in plan.to_parse:
         state.store(uri, parse_rentals(read_raw(spark, ds, [uri])))
     state.forget(plan.removed)
-    manifest.data["ingest"] = {"files": plan.summary(), "parsed": plan.to_parse}
+    manifest.data["ingest"]["parsed"] = plan.to_parse
     log(logging.INFO, "ingest_plan", job=manifest.data["job"], **plan.summary())
-    return state.read_parsed(files), plan
+    return state.read_parsed(files)
 
 
 def checked_rentals(
@@ -131,10 +160,11 @@ def checked_rentals(
     files: dict[str, list[str]],
     manifest: Manifest,
     state: IngestState | None,
+    plan: Plan | None,
     valid: dict[str, DataFrame],
-) -> tuple[DataFrame, Plan | None, list[DataFrame], DataFrame | None]:
-    """(compacted rentals after every check, the files' plan, the frames cached on the way,
-    the newly checked rows of an append run or None).
+) -> tuple[DataFrame, list[DataFrame], DataFrame | None]:
+    """(compacted rentals after every check, the frames cached on the way, the newly checked
+    rows of an append run or None).
 
     Without ``state`` every row is checked. With it (see :mod:`spark_ingest.state`), an
     **append** run checks only the new files' rows against the dimensions and adds them to
@@ -149,28 +179,28 @@ def checked_rentals(
         checked = check_rentals(parsed, valid["users"], valid["vehicles"], valid["locations"])
         return compact(checked, ds).cache()
 
-    parsed, plan = parsed_rentals(spark, files[ds.name], manifest, state, run_id)
     if state is None or plan is None:
-        annotated = check(parsed)
-        return annotated, None, [annotated], None
-    state.fingerprint_dimensions(plan, {name: files[name] for name in DATASETS if name != ds.name})
+        annotated = check(parse_rentals(read_raw(spark, ds, files[ds.name])))
+        return annotated, [annotated], None
+    parsed = parsed_rentals(spark, files[ds.name], manifest, state, plan)
     previous = plan.previous_segments or []
     segment = state.new_segment_name(run_id)
     blocker = plan.append_blocker()
     if blocker is None and not state.segments_exist(previous):
         blocker = "segments_missing"
-    result: tuple[DataFrame, Plan | None, list[DataFrame], DataFrame | None] | None = None
+    result: tuple[DataFrame, list[DataFrame], DataFrame | None] | None = None
     if blocker is None:
         old = state.read_segments(previous)
         if not plan.new:  # nothing new to check: the stored verdicts are the whole answer
             plan.segments = previous
-            result = old, plan, [], old.limit(0)
+            result = old, [], old.limit(0)
         else:
             new = check(state.read_parsed(plan.new))
-            if shared_valid_keys(new, old, ds).limit(1).count() == 0:
+            small = new.count() <= BROADCAST_NEW_ROWS
+            if shared_valid_keys(new, old, ds, broadcast_new=small).limit(1).count() == 0:
                 state.write_segment(new, segment)
                 plan.segments = [*previous, segment]
-                result = old.unionByName(new), plan, [new], new
+                result = old.unionByName(new), [new], new
             else:
                 new.unpersist()
                 blocker = "duplicate_keys_across_runs"
@@ -178,7 +208,7 @@ def checked_rentals(
         annotated = check(parsed)
         state.write_segment(annotated, segment)
         plan.segments = [segment]
-        result = annotated, plan, [annotated], None
+        result = annotated, [annotated], None
     how = {
         "path": "recheck" if blocker else "append",
         "reason": blocker,
@@ -203,17 +233,17 @@ def load_inputs(
         }
     inputs = Inputs()
     with manifest.timed("read_validate"):
-        for name in (*[d for d in DATASETS if d != "rental_transactions"], "rental_transactions"):
+        inputs.plan = plan = plan_run(state, files, manifest)
+        for name in (*DIMENSIONS, C.RENTAL_TRANSACTIONS.name):
             ds = C.CONTRACT[name]
             # one scan of the files: validated, compacted (raw text kept for rejected rows
             # only), cached, and counted in one aggregation; every output reads the cache
-            if name == "rental_transactions":
-                annotated, inputs.plan, cached, inputs.appended = checked_rentals(
-                    spark, files, manifest, state, inputs.valid
+            if name == C.RENTAL_TRANSACTIONS.name:
+                annotated, cached, inputs.appended = checked_rentals(
+                    spark, files, manifest, state, plan, inputs.valid
                 )
             else:
-                raw = read_raw(spark, ds, files[name])
-                annotated = compact(annotate_dimension(raw, ds), ds).cache()
+                annotated = validated_dimension(spark, ds, files[name], state, plan)
                 cached = [annotated]
             rows_read, valid_rows, by_reason = _count_by_reason(annotated)
             inputs.cached.extend(cached)
@@ -229,6 +259,8 @@ def load_inputs(
                 rejected=sum(by_reason.values()),
                 rejected_by_reason=by_reason,
             )
+    if plan is not None:
+        manifest.data["ingest"]["dimensions"] = plan.dimension_sources
     manifest.reconcile()
     return inputs
 

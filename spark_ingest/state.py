@@ -6,6 +6,7 @@ All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and reader
     _state/rentals_parsed/file_id=<id>/*.parquet    parse_rentals() output of that one file
     _state/rentals_checked/segment=<run>/*.parquet  checked rows (compact frame) of one run
     _state/partials/run=<run>/<name>/*.parquet      the job's partial aggregates after a run
+    _state/dimensions/<dataset>/run=<run>/*.parquet validated rows (compact) of a dimension
 
 The **ledger** records, per raw file: path, size, SHA-256 (local files) or the file system's
 checksum (S3 ETag), the id of its folder in the store and the run that parsed it. A run plans
@@ -34,6 +35,10 @@ run. How a run checks its rentals (:meth:`Plan.append_blocker`):
   re-evaluated when its dimension row arrives) and written as the one new segment.
 
 Either way the result equals a full run over the same raw files.
+
+A dimension whose files are the same bytes as at the last run is not validated again: its
+validated rows (the compact frame, rejected rows and reasons included) are read from the
+snapshot stored by the run that validated it.
 
 The **partials** (:data:`spark_ingest.transforms.PARTIALS`) the job's KPIs are built from are
 stored after each run, and the ledger names their folder. An append run merges them with the
@@ -66,6 +71,7 @@ LEDGER_FILE = "ledger.json"
 PARSED_DIR = "rentals_parsed"
 CHECKED_DIR = "rentals_checked"
 PARTIALS_DIR = "partials"
+DIMENSIONS_DIR = "dimensions"
 LEDGER_VERSION = 3
 HASH_CHUNK = 8 * 1024 * 1024
 #: An append run adds one segment; at this many the next run rechecks and compacts them to one.
@@ -116,6 +122,7 @@ def fingerprint(spark: SparkSession, uri: str) -> tuple[int, str]:
 class Plan:
     """What a run does with each raw rentals file."""
 
+    run_id: str = ""
     entries: dict[str, dict] = field(default_factory=dict)  # uri -> ledger entry (this run)
     new: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -130,6 +137,11 @@ class Plan:
     #: folder of the stored partial aggregates (last run / this run)
     previous_partials: str | None = None
     partials: str | None = None
+    #: dimension -> folder of its stored validated snapshot (last run / this run)
+    previous_dimension_snapshots: dict[str, str] = field(default_factory=dict)
+    dimension_snapshots: dict[str, str] = field(default_factory=dict)
+    #: dimension -> "snapshot" (same files: the stored rows) or "validated" (this run)
+    dimension_sources: dict[str, str] = field(default_factory=dict)
 
     def append_blocker(self) -> str | None:
         """Why this run must recheck every stored row (None: appending is exact)."""
@@ -201,7 +213,7 @@ class IngestState:
     def plan(self, files: list[str], ledger: dict | None, run_id: str) -> Plan:
         """Classify ``files`` against ``ledger`` (None: every file is new)."""
         known = {entry["path"]: entry for entry in (ledger or {}).get("files", [])}
-        plan = Plan()
+        plan = Plan(run_id=run_id)
         for uri in files:
             size, checksum = fingerprint(self.spark, uri)
             before = known.get(uri)
@@ -225,6 +237,7 @@ class IngestState:
             plan.previous_segments = list(ledger["segments"])
             plan.previous_dimensions = ledger["dimensions"]
             plan.previous_partials = ledger["partials"]
+            plan.previous_dimension_snapshots = ledger["dimension_snapshots"]
         return plan
 
     def fingerprint_dimensions(self, plan: Plan, files: dict[str, list[str]]) -> None:
@@ -283,6 +296,30 @@ class IngestState:
             frame.write.mode("overwrite").parquet(self.partials_uri(folder, name))
         return folder
 
+    def dimension_uri(self, dataset: str, folder: str) -> str:
+        return join(self.root, DIMENSIONS_DIR, dataset, f"run={folder}")
+
+    def unchanged_dimension(self, plan: Plan, dataset: str) -> DataFrame | None:
+        """The stored validated rows of ``dataset`` if its files are the same bytes as at the
+        last run and the snapshot exists; else None (validate it again)."""
+        previous = plan.previous_dimensions
+        folder = plan.previous_dimension_snapshots.get(dataset)
+        if previous is None or folder is None or previous.get(dataset) != plan.dimensions[dataset]:
+            return None
+        if not self._exists(self.dimension_uri(dataset, folder)):
+            log(logging.WARNING, "dimension_snapshot_missing", dataset=dataset, folder=folder)
+            return None
+        plan.dimension_snapshots[dataset] = folder
+        plan.dimension_sources[dataset] = "snapshot"
+        return self.spark.read.parquet(self.dimension_uri(dataset, folder))
+
+    def store_dimension(self, validated: DataFrame, plan: Plan, dataset: str) -> None:
+        """Store this run's validated rows of ``dataset`` for the next runs."""
+        folder = self._free_name(plan.run_id, lambda name: self.dimension_uri(dataset, name))
+        validated.write.mode("overwrite").parquet(self.dimension_uri(dataset, folder))
+        plan.dimension_snapshots[dataset] = folder
+        plan.dimension_sources[dataset] = "validated"
+
     def _prune(self, root: str, keep: set[str]) -> None:
         """Delete the folders under ``root`` the new ledger does not name (earlier runs,
         failed runs)."""
@@ -296,6 +333,11 @@ class IngestState:
     def _prune_unlisted(self, plan: Plan) -> None:
         self._prune(self.checked_root, {f"segment={segment}" for segment in plan.segments})
         self._prune(self.partials_root, {f"run={plan.partials}"} if plan.partials else set())
+        for dataset in plan.dimensions:
+            folder = plan.dimension_snapshots.get(dataset)
+            self._prune(
+                join(self.root, DIMENSIONS_DIR, dataset), {f"run={folder}"} if folder else set()
+            )
 
     def store(self, uri: str, parsed: DataFrame) -> None:
         """Write one file's parsed rows to its folder (replacing an earlier version)."""
@@ -324,6 +366,7 @@ class IngestState:
             "dimensions": plan.dimensions,
             "segments": plan.segments,
             "partials": plan.partials,
+            "dimension_snapshots": plan.dimension_snapshots,
         }
         data = json.dumps(ledger, indent=2, sort_keys=True).encode("utf-8")
         if is_local(self.ledger_uri):

@@ -241,8 +241,8 @@ def transform_rentals_fact(
     """One row per valid rental, enriched with vehicle and pickup/dropoff location attributes.
 
     Row-wise on purpose: each row depends on its rental and the dimensions only, so an
-    incremental append run rewrites just the ``rental_date`` partitions of its new rentals
-    (:func:`spark_ingest.pipeline.appended_partitions`).
+    incremental append run writes the rows of its new rentals beside the live files of their
+    ``rental_date`` partitions (:func:`spark_ingest.pipeline.appended_tables`).
     """
     vehicle_dims = F.broadcast(vehicles.select("vehicle_id", "vehicle_type", "brand"))
 

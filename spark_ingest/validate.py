@@ -310,19 +310,23 @@ def annotate_rentals(
     return check_rentals(parse_rentals(raw), users, vehicles, locations)
 
 
-def shared_valid_keys(new: DataFrame, old: DataFrame, ds: C.Dataset) -> DataFrame:
+def shared_valid_keys(
+    new: DataFrame, old: DataFrame, ds: C.Dataset, broadcast_new: bool = False
+) -> DataFrame:
     """Keys of valid rows in ``new`` that a valid row of ``old`` also holds (checked frames).
 
     Empty means that checking ``new`` on its own gives the verdicts a check over both would
     give: the duplicate-key ranking only compares otherwise-valid rows with the same key, and
-    every key with a DUPLICATE_KEY row also has a valid (kept) row.
+    every key with a DUPLICATE_KEY row also has a valid (kept) row. ``broadcast_new``: ``new``
+    is small (a daily file), so ``old`` is scanned once and never shuffled.
     """
     key = typed(ds.key)
     valid = F.col("reason_code").isNull()
+    new_keys = new.filter(valid).select(key)
     return (
         old.filter(valid)
         .select(key)
-        .join(new.filter(valid).select(key), on=key, how="left_semi")
+        .join(F.broadcast(new_keys) if broadcast_new else new_keys, on=key, how="left_semi")
         .distinct()
     )
 

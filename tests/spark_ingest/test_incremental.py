@@ -109,6 +109,11 @@ def assert_checked(
         assert manifest["ingest"]["partials"] == {"how": partials, "names": list(JOBS[job][1])}
 
 
+def assert_dimensions(step: dict[str, dict], **sources: str) -> None:
+    for manifest in step.values():
+        assert manifest["ingest"]["dimensions"] == sources
+
+
 def partials_folders(lake: Path) -> dict[str, list[str]]:
     """job -> its stored partials folders (older ones are pruned when the ledger is written)."""
     root = lake / "data/processed"
@@ -159,6 +164,7 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
         e["checksum"].startswith("sha256:") and e["run_id"] == "step-1" for e in ledger["files"]
     )
     before = fact_inodes(lake)
+    assert_dimensions(step, users="validated", vehicles="validated", locations="validated")
 
     # 2) a new daily file, plus a rental whose user arrives only in the next users snapshot
     append_day(lake, date(2024, 1, 5), 400, dirty_fraction=0.05)
@@ -172,6 +178,8 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     assert_checked(step, "append", None, 2, "merged")
     assert segment_folders(lake) == ["segment=step-1", "segment=step-2a"]
     assert partials_folders(lake) == {job: ["run=step-2a"] for job in JOBS}
+    # same dimension files: their stored validated rows are read, not validated again
+    assert_dimensions(step, users="snapshot", vehicles="snapshot", locations="snapshot")
     quarantine = spark.read.parquet(
         str(lake / "data/quarantine/rental_transactions" / f"job={vlp.JOB}" / "run_id=step-2a")
     )
@@ -204,6 +212,7 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     assert manifest["ingest"]["parsed"] == []  # no rentals file is new: only the users changed
     assert manifest["ingest"]["files"]["unchanged"] == 6
     assert_checked(step, "recheck", "dimensions_changed", 1, "built")
+    assert_dimensions(step, users="validated", vehicles="snapshot", locations="snapshot")
     assert segment_folders(lake) == ["segment=step-2b"]  # the earlier segments are pruned
     fact = spark.read.parquet(str(lake / FACT_DIR))
     assert fact.filter("rental_id = 'R_LATE_USER'").count() == 1  # the orphan is now valid

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,56 @@ def test_commit_keeps_only_the_listed_segments(spark, tmp_path: Path) -> None:
     ledger = state.read_ledger()
     assert ledger["segments"] == ["run-1", "run-2"]
     assert ledger["rules"] == S.rules_version()
+
+
+def test_commit_keeps_only_the_listed_partials_and_dimension_snapshots(spark, tmp_path: Path):
+    state = S.IngestState(spark, str(tmp_path), "job")
+    root = tmp_path / "job" / "_state"
+    for folder in ("partials/run=r1", "partials/run=r2", "dimensions/users/run=r1"):
+        (root / folder).mkdir(parents=True)
+    (root / "dimensions/users/run=r2").mkdir(parents=True)
+    (root / "dimensions/vehicles/run=r1").mkdir(parents=True)
+    plan = S.Plan(
+        partials="r2",
+        dimensions={"users": [], "vehicles": []},
+        dimension_snapshots={"users": "r1", "vehicles": "r1"},
+    )
+    state.commit(plan, "r2")
+    assert sorted(p.name for p in (root / "partials").iterdir()) == ["run=r2"]
+    assert sorted(p.name for p in (root / "dimensions/users").iterdir()) == ["run=r1"]
+    ledger = state.read_ledger()
+    assert ledger["partials"] == "r2"
+    assert ledger["dimension_snapshots"] == {"users": "r1", "vehicles": "r1"}
+
+
+def test_a_dimension_snapshot_is_reused_only_for_the_same_files(spark, tmp_path: Path) -> None:
+    state = S.IngestState(spark, str(tmp_path), "job")
+    validated = spark.createDataFrame([("U1", None)], "user_id string, reason_code string")
+    first = S.Plan(run_id="r1", dimensions={"users": [["u.csv", 4, "sha256:aa"]]})
+    assert state.unchanged_dimension(first, "users") is None  # no previous run
+    state.store_dimension(validated, first, "users")
+    assert (first.dimension_snapshots, first.dimension_sources) == (
+        {"users": "r1"},
+        {"users": "validated"},
+    )
+
+    def next_plan(checksum: str) -> S.Plan:
+        return S.Plan(
+            run_id="r2",
+            dimensions={"users": [["u.csv", 4, checksum]]},
+            previous_dimensions=first.dimensions,
+            previous_dimension_snapshots=first.dimension_snapshots,
+        )
+
+    same = next_plan("sha256:aa")
+    assert state.unchanged_dimension(same, "users").collect() == validated.collect()
+    assert (same.dimension_snapshots, same.dimension_sources) == (
+        {"users": "r1"},
+        {"users": "snapshot"},
+    )
+    assert state.unchanged_dimension(next_plan("sha256:bb"), "users") is None  # other bytes
+    shutil.rmtree(state.dimension_uri("users", "r1"))
+    assert state.unchanged_dimension(next_plan("sha256:aa"), "users") is None  # snapshot gone
 
 
 def test_object_store_branch_uses_the_file_system_checksum_or_mtime(
