@@ -1,4 +1,5 @@
-"""Incremental state of one job: the ingest ledger, the parsed store and the checked segments.
+"""Incremental state of one job: the ingest ledger, the parsed store, the checked segments,
+the partial aggregates and the dimension snapshots.
 
 All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and readers skip it)::
 
@@ -44,9 +45,9 @@ The **partials** (:data:`spark_ingest.transforms.PARTIALS`) the job's KPIs are b
 stored after each run, and the ledger names their folder. An append run merges them with the
 partials of its new valid rentals; any other run builds them from every checked rental.
 
-The ledger is written only
-after the job's tables are published: a run that fails leaves the previous ledger (and its
-segments), and the next run parses the same files again.
+The ledger is written only after the job's tables are published: a run that fails leaves the
+previous ledger (and the state it names), and the next run parses the same files again.
+Folders the new ledger does not name are deleted when it is written.
 """
 
 from __future__ import annotations
