@@ -16,6 +16,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_ingest.contract import CORRUPT_RECORD, RAW_RECORD, SOURCE_FILE, Dataset
+from spark_ingest.duckdb_engine import is_duckdb
+from spark_ingest.duckdb_engine import local_path as duckdb_local_path
+from spark_ingest.duckdb_engine import read_raw as duckdb_read_raw
 from spark_ingest.errors import InputFileError
 
 ACCEPTED_SUFFIXES = (".csv", ".csv.gz")
@@ -35,19 +38,54 @@ def _fs_and_path(spark: SparkSession, uri: str):
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
 
+def _listing(spark: SparkSession, folder: str) -> list[tuple[str, str, bool, int]] | None:
+    """(name, URI, is a folder, size) of every entry of ``folder``; None when it is missing.
+
+    Hadoop FileSystem on Spark (local paths and ``s3://``); the local file system on the
+    DuckDB engine, with URIs in the ``file:/...`` form the Hadoop listing gives.
+    """
+    if is_duckdb(spark):
+        path = duckdb_local_path(folder)
+        if not os.path.isdir(path):
+            return None
+        return [
+            (entry.name, f"file:{entry.path}", entry.is_dir(), entry.stat().st_size)
+            for entry in os.scandir(path)
+        ]
+    fs, path = _fs_and_path(spark, folder)
+    if not fs.exists(path):
+        return None
+    return [
+        (s.getPath().getName(), str(s.getPath()), s.isDirectory(), s.getLen())
+        for s in fs.listStatus(path)
+    ]
+
+
+def _head(spark: SparkSession, uri: str, size: int) -> bytes:
+    """The first ``size`` bytes of the file ``uri``."""
+    if is_duckdb(spark):
+        with open(duckdb_local_path(uri), "rb") as handle:
+            return handle.read(size)
+    fs, path = _fs_and_path(spark, uri)
+    stream = fs.open(path)
+    try:
+        return bytes(stream.readNBytes(size))
+    finally:
+        stream.close()
+
+
 def list_input_files(spark: SparkSession, dataset: str, folder: str) -> list[str]:
     """The ``*.csv`` / ``*.csv.gz`` files under ``folder`` (sorted), or raise InputFileError.
 
     Names starting with ``_`` or ``.`` are ignored (``_SUCCESS``, ``.crc``, editor files).
     """
-    fs, path = _fs_and_path(spark, folder)
     expected = "a folder holding one or more *.csv or *.csv.gz files"
-    if not fs.exists(path):
+    entries = _listing(spark, folder)
+    if entries is None:
         raise InputFileError(dataset, folder, None, expected, "the dataset folder is missing")
     files: list[str] = []
-    for status in fs.listStatus(path):
-        name = status.getPath().getName()
-        if name.startswith(("_", ".")) or status.isDirectory():
+    for name, uri, is_folder, size in entries:
+        if name.startswith(("_", ".")) or is_folder:
             continue
         lower = name.lower()
         if not lower.endswith(ACCEPTED_SUFFIXES):
@@ -56,12 +94,10 @@ def list_input_files(spark: SparkSession, dataset: str, folder: str) -> list[str
                 if ".csv." in lower
                 else "unexpected file type in the dataset folder"
             )
-            raise InputFileError(dataset, str(status.getPath()), None, "*.csv or *.csv.gz", problem)
-        if status.getLen() == 0:
-            raise InputFileError(
-                dataset, str(status.getPath()), None, "a header row", "the file is empty (0 bytes)"
-            )
-        files.append(str(status.getPath()))
+            raise InputFileError(dataset, uri, None, "*.csv or *.csv.gz", problem)
+        if size == 0:
+            raise InputFileError(dataset, uri, None, "a header row", "the file is empty (0 bytes)")
+        files.append(uri)
     if not files:
         raise InputFileError(dataset, folder, None, expected, "no input files found")
     return sorted(files)
@@ -69,12 +105,7 @@ def list_input_files(spark: SparkSession, dataset: str, folder: str) -> list[str
 
 def read_header_line(spark: SparkSession, dataset: str, uri: str) -> str:
     """The first line of ``uri`` (gunzipped when ``.gz``), decoded as UTF-8 without a BOM."""
-    fs, path = _fs_and_path(spark, uri)
-    stream = fs.open(path)
-    try:
-        data = bytes(stream.readNBytes(HEADER_PROBE_BYTES))
-    finally:
-        stream.close()
+    data = _head(spark, uri, HEADER_PROBE_BYTES)
     if uri.lower().endswith(".gz"):
         try:
             data = zlib.decompressobj(wbits=31).decompress(data, HEADER_PROBE_BYTES)
@@ -164,6 +195,8 @@ def read_raw(spark: SparkSession, dataset: Dataset, files: list[str]) -> DataFra
     not split into exactly the contract's columns: too few AND too many tokens both land here)
     and ``raw_record`` (that raw text, or the fields joined with commas).
     """
+    if is_duckdb(spark):
+        return duckdb_read_raw(spark, dataset, files)
     schema = T.StructType(
         [*dataset.raw_schema.fields, T.StructField(CORRUPT_RECORD, T.StringType(), True)]
     )

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_ingest import contract as C
+from spark_ingest import duckdb_engine
 from spark_ingest.errors import InputFileError, NoValidRentalsError
 from spark_ingest.io import check_dataset_files, read_raw, to_uri
 from spark_ingest.layout import (
@@ -90,6 +91,16 @@ class Inputs:
         return self.valid["rental_transactions"]
 
 
+def cache(df: DataFrame) -> DataFrame:
+    """``df`` computed once for every later action: Spark's cache, a table on DuckDB."""
+    return duckdb_engine.cache(df) if duckdb_engine.is_duckdb(df) else df.cache()
+
+
+def uncache(df: DataFrame) -> None:
+    if not duckdb_engine.is_duckdb(df):  # DuckDB's tables go with the process
+        df.unpersist()
+
+
 def _count_by_reason(annotated: DataFrame) -> tuple[int, int, dict[str, int]]:
     """(rows read, valid rows, rejected rows per reason) in ONE aggregation over the frame."""
     rows = annotated.groupBy("reason_code").agg(F.count(F.lit(1)).alias("n")).collect()
@@ -134,8 +145,8 @@ def validated_dimension(
     if state is not None and plan is not None:
         stored = state.unchanged_dimension(plan, ds.name)
         if stored is not None:
-            return stored.cache()
-    annotated = compact(annotate_dimension(read_raw(spark, ds, files), ds), ds).cache()
+            return cache(stored)
+    annotated = cache(compact(annotate_dimension(read_raw(spark, ds, files), ds), ds))
     if state is not None and plan is not None:
         state.store_dimension(annotated, plan, ds.name)
     return annotated
@@ -177,7 +188,7 @@ def checked_rentals(
 
     def check(parsed: DataFrame) -> DataFrame:
         checked = check_rentals(parsed, valid["users"], valid["vehicles"], valid["locations"])
-        return compact(checked, ds).cache()
+        return cache(compact(checked, ds))
 
     if state is None or plan is None:
         annotated = check(parse_rentals(read_raw(spark, ds, files[ds.name])))
@@ -202,7 +213,7 @@ def checked_rentals(
                 plan.segments = [*previous, segment]
                 result = old.unionByName(new), [new], new
             else:
-                new.unpersist()
+                uncache(new)
                 blocker = "duplicate_keys_across_runs"
     if result is None:
         annotated = check(parsed)
@@ -293,7 +304,7 @@ def build_partials(
     """
     plan = inputs.plan
     if state is None or plan is None:
-        inputs.partials = {name: rentals_partial(name, inputs.rentals) for name in names}
+        inputs.partials = {name: cache(rentals_partial(name, inputs.rentals)) for name in names}
         return
     previous = plan.previous_partials
     if inputs.appended is not None and state.partials_exist(previous, names):
@@ -338,8 +349,6 @@ def run_job(
     ``partials``: the names (transforms.PARTIALS) ``compute`` reads from ``inputs.partials``.
     ``session``: run in an existing SparkSession (tests), which is then left running.
     """
-    from spark_ingest.session import build_session, effective_settings
-
     args = parse_args(job, argv)
     run_id = validate_run_id(args.run_id or new_run_id())
     runs_root = args.runs_root or default_runs_root(args.processed_root)
@@ -349,11 +358,20 @@ def run_job(
     inputs: Inputs | None = None
     code, error = EXIT_FAILED, None
     try:
-        if args.engine != "spark":
-            raise ValueError(f"engine {args.engine!r} is not run by the Spark entry script")
-        spark = session or build_session(job)
-        manifest.data["spark_conf"] = effective_settings(spark)
-        state = IngestState(spark, args.processed_root, job)
+        state: IngestState | None = None
+        if args.engine == "duckdb":
+            spark = session or duckdb_engine.duckdb_session()
+            if args.mode == "incremental":  # no incremental state on this engine
+                log(logging.INFO, "mode_engine_full", job=job, engine=args.engine)
+                manifest.data["mode"] = "full"
+            # the Spark runs' ledger would no longer describe the published tables
+            duckdb_engine.forget_spark_state(args.processed_root, job)
+        else:
+            from spark_ingest.session import build_session, effective_settings
+
+            spark = session or build_session(job)
+            manifest.data["spark_conf"] = effective_settings(spark)
+            state = IngestState(spark, args.processed_root, job)
         inputs = load_inputs(spark, args.raw_root, manifest, state)
         if manifest.data["inputs"]["rental_transactions"]["valid"] == 0:
             raise NoValidRentalsError("zero valid rentals: every rental row was rejected")
@@ -380,7 +398,8 @@ def run_job(
         with manifest.timed("publish"):
             published = publisher.publish()
         # last: a run that failed before this point leaves the previous ledger in place
-        manifest.data["ledger"] = state.commit(inputs.plan, run_id)
+        if state is not None:
+            manifest.data["ledger"] = state.commit(inputs.plan, run_id)
         for table in JOB_TABLES[job]:
             manifest.add_output(table, rows[table], published[table])
         code = EXIT_OK
@@ -422,5 +441,5 @@ def run_job(
             spark.stop()
         elif inputs is not None:
             for frame in inputs.cached:
-                frame.unpersist()
+                uncache(frame)
     return code

@@ -27,6 +27,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_ingest.contract import QUARANTINE_LEADING_COLUMNS
+from spark_ingest.duckdb_engine import is_duckdb
+from spark_ingest.duckdb_engine import read_parquet as duckdb_read_parquet
+from spark_ingest.duckdb_engine import write_parquet as duckdb_write_parquet
 from spark_ingest.io import _fs_and_path, to_uri
 from spark_ingest.layout import PARTITION_COLUMNS, join
 from spark_ingest.logs import log
@@ -49,10 +52,17 @@ def write_table(df: DataFrame, uri: str, table: str) -> None:
     """Overwrite ``uri`` with ``df``; partitioned tables get one shuffle so that each
     partition folder (e.g. ``rental_date=...``) holds a few files, not one per task."""
     partitions = PARTITION_COLUMNS.get(table, ())
-    if partitions:
+    if is_duckdb(df):
+        duckdb_write_parquet(df, uri, partitions)
+    elif partitions:
         df.repartition(*partitions).write.mode("overwrite").partitionBy(*partitions).parquet(uri)
     else:
         df.write.mode("overwrite").parquet(uri)
+
+
+def read_table(spark: SparkSession, uri: str) -> DataFrame:
+    """The Parquet table at ``uri`` (partition folders become columns)."""
+    return duckdb_read_parquet(spark, uri) if is_duckdb(spark) else spark.read.parquet(uri)
 
 
 def link_or_copy(source: str, target: str) -> None:
@@ -142,7 +152,7 @@ class Publisher:
                 log(logging.INFO, "partition_rewrite_full", table=table, root=self.job_root)
             write_table(df, uri, table)
         self.staged[table] = uri
-        return self.spark.read.parquet(uri).count()
+        return read_table(self.spark, uri).count()
 
     def _stage_changed_partitions(
         self, df: DataFrame, live: str, uri: str, table: str, appended: DataFrame | None
@@ -305,5 +315,5 @@ def write_quarantine(
         *[c for c in QUARANTINE_LEADING_COLUMNS if c not in ("dataset", "job", "run_id")],
         *rest,
     )
-    out.write.mode("overwrite").parquet(uri)
+    write_table(out, uri, "quarantine")
     return uri

@@ -92,6 +92,17 @@ def build_command(
     engine: str = "spark",
     extra_args: Sequence[str] = (),
 ) -> list[str]:
+    """The command that runs ``job``: ``spark-submit`` in local mode, or (``engine`` duckdb)
+    the same job code on DuckDB through :mod:`spark_ingest.duckdb_engine`, no JVM."""
+    if engine == "duckdb":
+        return [
+            sys.executable,
+            "-m",
+            "spark_ingest.duckdb_engine",
+            job,
+            *job_args(lake_dir, run_id, mode, engine),
+            *extra_args,
+        ]
     conf = dict(SPARK_CONF)
     conf["spark.sql.shuffle.partitions"] = LOCAL_SHUFFLE_PARTITIONS  # 2 local cores
     conf["spark.ui.enabled"] = "false"

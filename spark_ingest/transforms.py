@@ -138,7 +138,7 @@ def transform_location_performance(
         F.count(F.lit(1)).alias("vehicles"),
         F.sum("duration_hours").alias("duration_hours"),
     )
-    dims = F.broadcast(locations.select("location_id", "location_name", "city", "state"))
+    dims = locations.select("location_id", "location_name", "city", "state").hint("broadcast")
     return per_location.join(
         dims, on=per_location["pickup_location"] == dims["location_id"], how="left"
     ).select(
@@ -162,7 +162,7 @@ def transform_location_performance(
 
 def transform_vehicle_type_performance(by_vehicle: DataFrame, vehicles: DataFrame) -> DataFrame:
     """One row per vehicle_type (the ``by_vehicle`` partial joined to the dimension)."""
-    dims = F.broadcast(vehicles.select("vehicle_id", "vehicle_type"))
+    dims = vehicles.select("vehicle_id", "vehicle_type").hint("broadcast")
     per_type = (
         by_vehicle.join(dims, on="vehicle_id", how="left")
         .groupBy("vehicle_type")
@@ -187,9 +187,9 @@ def transform_vehicle_type_performance(by_vehicle: DataFrame, vehicles: DataFram
 
 def transform_user_transaction_summary(by_user: DataFrame, users: DataFrame) -> DataFrame:
     """One row per user with at least one valid rental (the ``by_user`` partial)."""
-    dims = F.broadcast(
-        users.select("user_id", "first_name", "last_name", "email", "is_active", "creation_date")
-    )
+    dims = users.select(
+        "user_id", "first_name", "last_name", "email", "is_active", "creation_date"
+    ).hint("broadcast")
     return by_user.join(dims, on="user_id", how="left").select(
         F.col("user_id"),
         F.col("first_name"),
@@ -244,17 +244,15 @@ def transform_rentals_fact(
     incremental append run writes the rows of its new rentals beside the live files of their
     ``rental_date`` partitions (:func:`spark_ingest.pipeline.appended_tables`).
     """
-    vehicle_dims = F.broadcast(vehicles.select("vehicle_id", "vehicle_type", "brand"))
+    vehicle_dims = vehicles.select("vehicle_id", "vehicle_type", "brand").hint("broadcast")
 
     def location_dims(prefix: str) -> DataFrame:
-        return F.broadcast(
-            locations.select(
-                F.col("location_id").alias(f"{prefix}_location"),
-                F.col("location_name").alias(f"{prefix}_location_name"),
-                F.col("city").alias(f"{prefix}_city"),
-                F.col("state").alias(f"{prefix}_state"),
-            )
-        )
+        return locations.select(
+            F.col("location_id").alias(f"{prefix}_location"),
+            F.col("location_name").alias(f"{prefix}_location_name"),
+            F.col("city").alias(f"{prefix}_city"),
+            F.col("state").alias(f"{prefix}_state"),
+        ).hint("broadcast")
 
     enriched = (
         rentals.join(vehicle_dims, on="vehicle_id", how="left")

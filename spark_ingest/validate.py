@@ -47,6 +47,11 @@ def strip_whitespace(value: Column) -> Column:
     return F.regexp_replace(value, EDGE_WHITESPACE_RE, "")
 
 
+def _try_cast(name: str, sql_type: str) -> Column:
+    """``try_cast(trim(name) as sql_type)``, written in SQL: the same on Spark and sqlframe."""
+    return F.expr(f"try_cast(trim(`{name}`) as {sql_type})")
+
+
 def parse_column(name: str, rule: str) -> Column:
     """The typed value of raw column ``name`` under ``rule``; null when blank or unparseable."""
     raw = F.col(name)
@@ -55,7 +60,7 @@ def parse_column(name: str, rule: str) -> Column:
         value = strip_whitespace(raw) if name in ID_COLUMNS else raw
         return F.when(~_blank(raw), value)
     if rule == C.INTEGER:
-        return F.when(text.rlike(INTEGER_RE), text.try_cast("int"))
+        return F.when(text.rlike(INTEGER_RE), _try_cast(name, "int"))
     if rule == C.TIMESTAMP:
         return F.when(text.rlike(TIMESTAMP_RE), F.try_to_timestamp(text, F.lit(C.TIMESTAMP_FORMAT)))
     if rule == C.DATE:
@@ -66,9 +71,9 @@ def parse_column(name: str, rule: str) -> Column:
         lowered = F.lower(text)
         return F.when(lowered.isin(*BOOLEAN_VALUES), lowered.isin(*BOOLEAN_TRUE))
     if rule == C.DOUBLE:
-        return F.when(text.rlike(DOUBLE_RE), text.try_cast("double"))
+        return F.when(text.rlike(DOUBLE_RE), _try_cast(name, "double"))
     if rule == C.AMOUNT:
-        return F.when(text.rlike(AMOUNT_RE), text.try_cast(C.AMOUNT_TYPE))
+        return F.when(text.rlike(AMOUNT_RE), _try_cast(name, C.AMOUNT_TYPE.simpleString()))
     raise ValueError(f"unknown parse rule {rule!r} for column {name!r}")
 
 
@@ -109,11 +114,13 @@ def _with_reasons(
     """
     order = {code: i for i, code in enumerate(C.REASON_PRIORITY)}
     checks = sorted(checks, key=lambda check: order[check[0]])
-    codes = F.array_distinct(
-        F.filter(
-            F.array(*[F.when(failed, F.lit(code)) for code, failed, _ in checks]),
-            lambda c: c.isNotNull(),
-        )
+    failed_by_code: dict[str, Column] = {}  # one entry per code, in priority order
+    for code, failed, _ in checks:
+        earlier = failed_by_code.get(code)
+        failed_by_code[code] = failed if earlier is None else earlier | failed
+    codes = F.filter(
+        F.array(*[F.when(failed, F.lit(code)) for code, failed in failed_by_code.items()]),
+        lambda c: c.isNotNull(),
     )
     details = F.concat_ws("; ", *[F.when(failed, detail) for _, failed, detail in checks])
     wrong_fields = F.col(C.CORRUPT_RECORD).isNotNull()
@@ -204,7 +211,7 @@ def _mark_duplicates(df: DataFrame, ds: C.Dataset) -> DataFrame:
 
 
 def _finish(df: DataFrame) -> DataFrame:
-    return df.withColumn("reason_code", F.get(F.col("reason_codes"), 0))
+    return df.withColumn("reason_code", F.try_element_at(F.col("reason_codes"), F.lit(1)))
 
 
 def annotate_dimension(raw: DataFrame, ds: C.Dataset) -> DataFrame:
@@ -215,7 +222,9 @@ def annotate_dimension(raw: DataFrame, ds: C.Dataset) -> DataFrame:
 
 
 def _key_flag(valid_dim: DataFrame, key: str, flag: str) -> DataFrame:
-    return F.broadcast(valid_dim.select(F.col(key).alias(f"_k_{flag}"), F.lit(True).alias(flag)))
+    return valid_dim.select(F.col(key).alias(f"_k_{flag}"), F.lit(True).alias(flag)).hint(
+        "broadcast"
+    )
 
 
 def parse_rentals(raw: DataFrame) -> DataFrame:
@@ -326,7 +335,7 @@ def shared_valid_keys(
     return (
         old.filter(valid)
         .select(key)
-        .join(F.broadcast(new_keys) if broadcast_new else new_keys, on=key, how="left_semi")
+        .join(new_keys.hint("broadcast") if broadcast_new else new_keys, on=key, how="left_semi")
         .distinct()
     )
 

@@ -102,7 +102,8 @@ def run_spark_job(
             f"no raw data under {lake_dir / 'data' / 'raw'}",
             hint=f"generate some: carrental generate --lake-dir {lake_dir} --transactions 20000",
         )
-    ensure_java()
+    if engine == "spark":
+        ensure_java()
     console.info(f"running {job} (run {run_id}) ...")
     with SparkProgress(job) as progress:
         proc = submit_job(job, lake_dir, run_id, mode=mode, engine=engine, on_line=progress)
@@ -134,12 +135,15 @@ def register(app: typer.Typer) -> None:
             str, typer.Option("--mode", help="incremental (default: new raw files only) or full.")
         ] = "incremental",
         engine: Annotated[
-            str, typer.Option("--engine", help="spark (duckdb: not here).")
+            str,
+            typer.Option(
+                "--engine", help="spark, or duckdb: the same job code on DuckDB (sqlframe)."
+            ),
         ] = "spark",
     ) -> None:
         if mode not in ("full", "incremental"):
             raise UsageError(f"unknown mode {mode!r}", hint="use --mode full or --mode incremental")
         if engine not in ("spark", "duckdb"):
-            raise UsageError(f"unknown engine {engine!r}", hint="use --engine spark")
+            raise UsageError(f"unknown engine {engine!r}", hint="use --engine spark or duckdb")
         manifest = run_spark_job(job, lake_dir, run_id, mode, engine)
         console.result(manifest, _summary(manifest))

@@ -13,7 +13,6 @@ stored row (changed dimensions, changed or removed files, a key repeated across 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 from datetime import date
@@ -21,57 +20,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
+from lake_compare import JOBS, assert_close_rows, assert_same_outputs, rows_of, run_both
 
 from carrental.generate import DimensionSizes, append_day, generate
-from spark_ingest.jobs import user_transaction_analysis as uta
 from spark_ingest.jobs import vehicle_location_performance as vlp
 from spark_ingest.layout import DATASETS, JOB_TABLES, RENTALS_FACT
-from spark_ingest.pipeline import EXIT_OK, run_job
-from spark_ingest.submit import job_args
 
-JOBS = {vlp.JOB: (vlp.compute, vlp.PARTIALS), uta.JOB: (uta.compute, uta.PARTIALS)}
 RENTALS_DIR = Path("data/raw/rental_transactions")
 USERS_CSV = Path("data/raw/users/users.csv")
 FACT_DIR = Path("data/processed") / vlp.JOB / RENTALS_FACT
 STATE_DIR = Path("data/processed") / vlp.JOB / "_state"
-
-
-def run_both(spark, lake: Path, run_id: str, mode: str) -> dict[str, dict]:
-    manifests = {}
-    for job, (compute, partials) in JOBS.items():
-        args = job_args(lake, run_id, mode)
-        code = run_job(job, compute, args, session=spark, partials=partials)
-        manifest = json.loads((lake / "runs" / run_id / "manifests" / f"{job}.json").read_text())
-        assert code == EXIT_OK, manifest["error"]
-        manifests[job] = manifest
-    return manifests
-
-
-def _close(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    return a == b
-
-
-def _rows(df) -> list[tuple]:
-    if "source_file" in df.columns:  # the two lakes live in different folders
-        df = df.withColumn("source_file", F.regexp_extract("source_file", "/data/raw/(.*)$", 1))
-    columns = sorted(df.columns)
-    return sorted(
-        (tuple(row[c] for c in columns) for row in df.select(*columns).collect()),
-        key=repr,
-    )
-
-
-def assert_same_rows(got, want, what: str) -> None:
-    assert_close_rows(_rows(got), _rows(want), what)
-
-
-def assert_close_rows(got_rows: list[tuple], want_rows: list[tuple], what: str) -> None:
-    assert len(got_rows) == len(want_rows), f"{what}: {len(got_rows)} rows vs {len(want_rows)}"
-    for g, w in zip(got_rows, want_rows, strict=True):
-        assert all(_close(a, b) for a, b in zip(g, w, strict=True)), f"{what}: {g} != {w}"
 
 
 def assert_equals_full_run(spark, lake: Path, run_id: str, tmp_path: Path) -> None:
@@ -79,21 +37,7 @@ def assert_equals_full_run(spark, lake: Path, run_id: str, tmp_path: Path) -> No
     reference = tmp_path / f"reference-{run_id}"
     shutil.copytree(lake / "data" / "raw", reference / "data" / "raw")
     run_both(spark, reference, run_id, "full")
-    for job, tables in JOB_TABLES.items():
-        for table in tables:
-            path = Path("data/processed") / job / table
-            assert_same_rows(
-                spark.read.parquet(str(lake / path)),
-                spark.read.parquet(str(reference / path)),
-                f"{job}.{table}",
-            )
-        for dataset in DATASETS:
-            path = Path("data/quarantine") / dataset / f"job={job}" / f"run_id={run_id}"
-            assert_same_rows(
-                spark.read.parquet(str(lake / path)).drop("run_id"),
-                spark.read.parquet(str(reference / path)).drop("run_id"),
-                f"quarantine {dataset} of {job}",
-            )
+    assert_same_outputs(spark, lake, reference, run_id)
     shutil.rmtree(reference)
 
 
@@ -273,14 +217,16 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     # the quarantine equal step 4's (a recheck, compared with a full run above)
     def snapshot(run_id: str) -> dict[str, list]:
         tables = {
-            f"{job}.{table}": _rows(spark.read.parquet(str(lake / "data/processed" / job / table)))
+            f"{job}.{table}": rows_of(
+                spark.read.parquet(str(lake / "data/processed" / job / table))
+            )
             for job, names in JOB_TABLES.items()
             for table in names
         }
         for job in JOB_TABLES:
             for dataset in DATASETS:
                 where = lake / "data/quarantine" / dataset / f"job={job}" / f"run_id={run_id}"
-                tables[f"{job} {dataset}"] = _rows(spark.read.parquet(str(where)).drop("run_id"))
+                tables[f"{job} {dataset}"] = rows_of(spark.read.parquet(str(where)).drop("run_id"))
         return tables
 
     after_recheck = snapshot("step-4")

@@ -1,0 +1,225 @@
+"""The DuckDB engine: the same job code on DuckDB, through sqlframe (``--engine duckdb``).
+
+``python -m spark_ingest.duckdb_engine <job> --raw-root ... [job arguments]`` activates
+sqlframe's DuckDB session BEFORE any ``spark_ingest`` module imports ``pyspark``, so
+``pyspark.sql.functions`` and ``DataFrame`` resolve to sqlframe's, then runs the job's own
+``main``. Validation (:mod:`spark_ingest.validate`), the partials and KPIs
+(:mod:`spark_ingest.transforms`), the manifest and the local publish are the same code on
+both engines.
+
+What differs lives here, behind four calls the shared code makes when
+:func:`is_duckdb` is true:
+
+* :func:`read_raw`: DuckDB's CSV reader, with Spark's PERMISSIVE semantics rebuilt from
+  DuckDB's reject table (a line with too few or too many fields becomes a row whose
+  ``_corrupt_record`` holds the line, its first fields split out as Spark does);
+* :func:`cache`: a DataFrame is materialised into a DuckDB table (sqlframe ignores
+  ``cache()``, so every action would re-read the CSV);
+* :func:`write_parquet` / :func:`read_parquet`: ``COPY ... (FORMAT parquet, PARTITION_BY)``.
+
+Limits (the README's Performance section lists them): local folders only; every run is a
+full run (no incremental state; a Spark incremental run after a DuckDB run starts over with a
+full run); a quoted newline inside a rentals field is one MALFORMED_ROW here where Spark's
+line-by-line reader makes one per fragment; a row with bytes that are not UTF-8 is
+MALFORMED_ROW on both engines, with a different detail text.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import itertools
+import logging
+import os
+import shutil
+import sys
+from typing import Any
+
+#: DuckDB reads a local path; the lineage column keeps the URI form Spark's listing gives
+FILE_URI_PREFIX = "file:"
+_names = itertools.count(1)
+
+
+def is_duckdb(session: Any) -> bool:
+    """True for a sqlframe DuckDB session (or a DataFrame of one)."""
+    session = getattr(session, "session", session)
+    return type(session).__module__.startswith("sqlframe.duckdb")
+
+
+def local_path(uri: str) -> str:
+    if uri.startswith(FILE_URI_PREFIX):
+        uri = uri[len(FILE_URI_PREFIX) :]
+        while uri.startswith("//"):
+            uri = uri[1:]
+    if "://" in uri:
+        raise ValueError(f"the duckdb engine reads and writes local folders only, not {uri}")
+    return os.path.abspath(uri)
+
+
+def _connection(session: Any):
+    return session._conn
+
+
+def _sql(df: Any) -> str:
+    return df.sql(dialect="duckdb", pretty=False, optimize=False)
+
+
+def _new_table(prefix: str) -> str:
+    return f"carrental_{prefix}_{next(_names)}"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def cache(df: Any) -> Any:
+    """``df`` materialised once into a DuckDB table, read back as a DataFrame."""
+    name = _new_table("cache")
+    _connection(df.session).execute(f"create table {name} as {_sql(df)}")
+    return df.session.table(name)
+
+
+def write_parquet(df: Any, uri: str, partitions: tuple[str, ...] = ()) -> None:
+    """Overwrite the folder ``uri`` with ``df`` as Parquet (hive-style ``col=value`` folders
+    for ``partitions``)."""
+    path = local_path(uri)
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    if partitions:
+        target = path
+        options = f"format parquet, partition_by ({', '.join(partitions)})"
+    else:
+        os.makedirs(path, exist_ok=True)
+        target = os.path.join(path, "part-00000.parquet")
+        options = "format parquet"
+    _connection(df.session).execute(f"copy ({_sql(df)}) to {_quote(target)} ({options})")
+
+
+def read_parquet(session: Any, uri: str) -> Any:
+    path = os.path.join(local_path(uri), "**", "*.parquet")
+    return session.sql(f"select * from read_parquet({_quote(path)}, hive_partitioning = true)")
+
+
+def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
+    """:func:`spark_ingest.io.read_raw` on DuckDB: every contract column as text, plus
+    ``_corrupt_record``, ``source_file`` and ``raw_record``, with the same meaning."""
+    from spark_ingest.contract import CORRUPT_RECORD, RAW_RECORD, SOURCE_FILE
+    from spark_ingest.io import LINE_DELIMITED_DATASETS
+
+    conn = _connection(session)
+    names = dataset.column_names
+    table, rejects, scans = (
+        _new_table(f"{kind}_{dataset.name}") for kind in ("raw", "rej", "scan")
+    )
+    uri_of = {local_path(uri): uri for uri in files}
+    columns = "{" + ", ".join(f"{_quote(name)}: 'VARCHAR'" for name in names) + "}"
+
+    def joined(alias: str) -> str:  # the fields joined with commas, as io.read_raw does
+        return " || ',' || ".join(f"coalesce({alias}\"{name}\", '')" for name in names)
+
+    # Spark reads rentals line by line: a quoted newline splits a record into fragments there
+    corrupt = (
+        f"case when ({joined('r.')}) like '%' || chr(10) || '%' then {joined('r.')} end"
+        if dataset.name in LINE_DELIMITED_DATASETS
+        else "null::varchar"
+    )
+    conn.execute(
+        f"""
+        create table {table} as
+        select
+            {", ".join(f'"{name}"' for name in names)},
+            {CORRUPT_RECORD},
+            {SOURCE_FILE},
+            coalesce({CORRUPT_RECORD}, {joined("")}) as {RAW_RECORD}
+        from (
+            select
+                r.*,
+                {corrupt} as {CORRUPT_RECORD},
+                u.uri as {SOURCE_FILE}
+            from read_csv(
+                ?, header = true, auto_detect = false, columns = {columns}, delim = ',',
+                quote = '"', escape = '"', filename = true, strict_mode = true,
+                store_rejects = true, rejects_table = {_quote(rejects)},
+                rejects_scan = {_quote(scans)}
+            ) as r
+            join (values {", ".join(f"({_quote(p)}, {_quote(u)})" for p, u in uri_of.items())})
+                as u(path, uri) on r.filename = u.path
+        )
+        """,
+        [sorted(uri_of)],
+    )
+    # a line with the wrong number of fields is a reject (DuckDB lists one per extra field):
+    # Spark keeps it as a row with the line in _corrupt_record and its first fields split out
+    lines = conn.execute(
+        f"""
+        select distinct s.file_path, e.line, e.csv_line
+        from {rejects} as e join {scans} as s using (scan_id, file_id)
+        order by 1, 2
+        """
+    ).fetchall()
+    rows = []
+    for path, _line, text in lines:
+        fields = next(csv.reader([text]), [])
+        padded = [*fields[: len(names)], *[None] * (len(names) - len(fields))]
+        rows.append([*padded, text, uri_of[path], text])
+    if rows:
+        placeholders = ", ".join("?" for _ in range(len(names) + 3))
+        conn.executemany(f"insert into {table} values ({placeholders})", rows)
+    return session.table(table)
+
+
+def forget_spark_state(processed_root: str, job: str) -> None:
+    """Delete the job's incremental state (:mod:`spark_ingest.state`): once this engine has
+    published the tables, the next Spark incremental run must start over with a full run."""
+    from spark_ingest.state import STATE_DIR
+
+    shutil.rmtree(os.path.join(local_path(processed_root), job, STATE_DIR), ignore_errors=True)
+
+
+def duckdb_session() -> Any:
+    """The sqlframe DuckDB session of this process (sqlframe must already be active)."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.builder.getOrCreate()
+    if not is_duckdb(session):
+        raise RuntimeError(
+            "the duckdb engine runs through `python -m spark_ingest.duckdb_engine <job> ...`, "
+            "which activates sqlframe before the job code imports pyspark"
+        )
+    return session
+
+
+def activate() -> None:
+    """Point ``pyspark`` imports at sqlframe's DuckDB engine (before any job import)."""
+    import duckdb
+    from sqlframe import activate as activate_sqlframe
+
+    if "spark_ingest.pipeline" in sys.modules:
+        raise RuntimeError("sqlframe must be activated before spark_ingest.pipeline is imported")
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "Hints are not supported"
+    conn = duckdb.connect()
+    conn.execute("set preserve_insertion_order = false")
+    activate_sqlframe(engine="duckdb", conn=conn)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m spark_ingest.duckdb_engine <job> [job arguments]``."""
+    from spark_ingest.layout import JOBS
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in JOBS:
+        print(
+            f"usage: python -m spark_ingest.duckdb_engine {{{','.join(JOBS)}}} [job arguments]",
+            file=sys.stderr,
+        )
+        return 2
+    activate()
+    job = importlib.import_module(f"spark_ingest.jobs.{args[0]}")
+    rest = args[1:]
+    if "--engine" not in rest:
+        rest += ["--engine", "duckdb"]
+    return job.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Running both jobs in the test session and comparing two lakes' outputs, table by table.
+
+Counts, sums and every non-float value must be equal; floats (the averages) agree to 1e-9
+relative. ``source_file`` is compared from ``data/raw/`` on, so two lakes in different folders
+compare equal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from spark_ingest.jobs import user_transaction_analysis as uta
+from spark_ingest.jobs import vehicle_location_performance as vlp
+from spark_ingest.layout import DATASETS, JOB_TABLES
+from spark_ingest.pipeline import EXIT_OK, run_job
+from spark_ingest.submit import job_args
+
+JOBS = {vlp.JOB: (vlp.compute, vlp.PARTIALS), uta.JOB: (uta.compute, uta.PARTIALS)}
+
+
+def run_both(spark, lake: Path, run_id: str, mode: str) -> dict[str, dict]:
+    manifests = {}
+    for job, (compute, partials) in JOBS.items():
+        args = job_args(lake, run_id, mode)
+        code = run_job(job, compute, args, session=spark, partials=partials)
+        manifest = json.loads((lake / "runs" / run_id / "manifests" / f"{job}.json").read_text())
+        assert code == EXIT_OK, manifest["error"]
+        manifests[job] = manifest
+    return manifests
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def rows_of(df) -> list[tuple]:
+    if "source_file" in df.columns:  # the two lakes live in different folders
+        df = df.withColumn("source_file", F.regexp_extract("source_file", "/data/raw/(.*)$", 1))
+    columns = sorted(df.columns)
+    return sorted(
+        (tuple(row[c] for c in columns) for row in df.select(*columns).collect()),
+        key=repr,
+    )
+
+
+def assert_same_rows(got, want, what: str) -> None:
+    assert_close_rows(rows_of(got), rows_of(want), what)
+
+
+def assert_close_rows(got_rows: list[tuple], want_rows: list[tuple], what: str) -> None:
+    assert len(got_rows) == len(want_rows), f"{what}: {len(got_rows)} rows vs {len(want_rows)}"
+    for g, w in zip(got_rows, want_rows, strict=True):
+        assert all(_close(a, b) for a, b in zip(g, w, strict=True)), f"{what}: {g} != {w}"
+
+
+def assert_same_outputs(
+    spark, got: Path, want: Path, run_id: str, *, same_schema: bool = False
+) -> None:
+    """Every output table and every quarantine of run ``run_id`` in lake ``got`` equals
+    lake ``want``'s (``same_schema``: the column types too, as Spark reads them)."""
+    pairs = [
+        (f"{job}.{table}", Path("data/processed") / job / table, ())
+        for job, tables in JOB_TABLES.items()
+        for table in tables
+    ]
+    pairs += [
+        (
+            f"quarantine {dataset} of {job}",
+            Path("data/quarantine") / dataset / f"job={job}" / f"run_id={run_id}",
+            ("run_id",),
+        )
+        for job in JOB_TABLES
+        for dataset in DATASETS
+    ]
+    for what, path, dropped in pairs:
+        got_df = spark.read.parquet(str(got / path)).drop(*dropped)
+        want_df = spark.read.parquet(str(want / path)).drop(*dropped)
+        if same_schema:
+            assert sorted(got_df.dtypes) == sorted(want_df.dtypes), what
+        assert_same_rows(got_df, want_df, what)

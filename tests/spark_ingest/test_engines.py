@@ -1,0 +1,126 @@
+"""``--engine duckdb`` (the same job code on DuckDB through sqlframe) against ``--engine spark``.
+
+Each lake is copied; Spark runs both jobs in the test session, the DuckDB engine runs them
+as the CLI does (``submit_job(..., engine="duckdb")``: ``python -m spark_ingest.duckdb_engine``,
+no JVM). Every output table and every quarantine must be equal row for row (counts, sums and
+text exactly, averages to 1e-9 relative), with the same column types as Spark reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from lake_compare import assert_same_outputs, run_both
+from spark_tiny_lake import EXPECTED_COUNTS, write_tiny_lake
+
+from carrental.generate import DimensionSizes, generate
+from spark_ingest.jobs import user_transaction_analysis as uta
+from spark_ingest.layout import JOB_TABLES
+from spark_ingest.pipeline import EXIT_OK, run_job
+from spark_ingest.submit import build_command, job_args, submit_job
+
+pytestmark = pytest.mark.slow
+RUN_ID = "engines-1"
+
+
+def generated_lake(lake: Path) -> Path:
+    """Dirty rentals over 3 daily files (every reason code) and dirty dimensions."""
+    sizes = DimensionSizes(vehicles=60, locations=15, users=120)
+    generate(lake, 3000, seed=11, dirty_fraction=0.06, days=3, split="daily", sizes=sizes)
+    return lake
+
+
+LAKES = {"tiny": write_tiny_lake, "generated": generated_lake}
+
+
+def run_duckdb_engine(lake: Path, run_id: str, mode: str = "full") -> dict[str, dict]:
+    manifests = {}
+    for job in JOB_TABLES:
+        proc = submit_job(job, lake, run_id, mode=mode, engine="duckdb", timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        path = lake / "runs" / run_id / "manifests" / f"{job}.json"
+        manifests[job] = json.loads(path.read_text())
+    return manifests
+
+
+def counts(manifest: dict) -> dict:
+    """The manifest's input counts, with each file named from ``data/raw/`` on."""
+    return {
+        dataset: {**info, "files": [f.split("/data/raw/", 1)[1] for f in info["files"]]}
+        for dataset, info in manifest["inputs"].items()
+    }
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("kind", sorted(LAKES))
+def test_duckdb_engine_equals_spark(spark, tmp_path: Path, kind: str) -> None:
+    spark_lake = LAKES[kind](tmp_path / "spark")
+    duckdb_lake = tmp_path / "duckdb"
+    shutil.copytree(spark_lake / "data" / "raw", duckdb_lake / "data" / "raw")
+
+    on_spark = run_both(spark, spark_lake, RUN_ID, "full")
+    on_duckdb = run_duckdb_engine(duckdb_lake, RUN_ID)
+
+    assert_same_outputs(spark, duckdb_lake, spark_lake, RUN_ID, same_schema=True)
+    for job, manifest in on_duckdb.items():
+        assert manifest["engine"] == "duckdb" and manifest["reconciled"] is True
+        assert counts(manifest) == counts(on_spark[job])
+        outputs = {t: o["rows"] for t, o in manifest["outputs"].items()}
+        assert outputs == {t: o["rows"] for t, o in on_spark[job]["outputs"].items()}
+    if kind == "tiny":  # the hand-worked counts, independently of the Spark run
+        inputs = on_duckdb["vehicle_location_performance"]["inputs"]
+        for dataset, (rows_read, valid, by_reason) in EXPECTED_COUNTS.items():
+            got = inputs[dataset]
+            assert (got["rows_read"], got["valid"], got["rejected_by_reason"]) == (
+                rows_read,
+                valid,
+                by_reason,
+            )
+
+
+def test_duckdb_engine_runs_full_and_forgets_the_spark_state(spark, tmp_path: Path) -> None:
+    """It keeps no incremental state: ``--mode incremental`` runs full, and the Spark ledger
+    (which would no longer describe the published tables) is removed, so the next Spark
+    incremental run starts over with a full run."""
+    job = uta.JOB
+    lake = write_tiny_lake(tmp_path / "lake")
+
+    def on_spark(run_id: str) -> dict:
+        args = job_args(lake, run_id, "incremental")
+        assert run_job(job, uta.compute, args, session=spark, partials=uta.PARTIALS) == EXIT_OK
+        return json.loads((lake / "runs" / run_id / "manifests" / f"{job}.json").read_text())
+
+    assert on_spark("spark-1")["mode"] == "full"  # the first run
+    ledger = lake / "data/processed" / job / "_state/ledger.json"
+    assert ledger.is_file()
+    proc = submit_job(job, lake, "duckdb-1", mode="incremental", engine="duckdb", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((lake / "runs/duckdb-1/manifests" / f"{job}.json").read_text())
+    assert (manifest["engine"], manifest["mode"]) == ("duckdb", "full")
+    assert not ledger.exists()
+    assert on_spark("spark-2")["mode"] == "full"
+    assert ledger.is_file()
+
+
+def test_duckdb_engine_command_needs_no_spark_submit(tmp_path: Path) -> None:
+    cmd = build_command("user_transaction_analysis", tmp_path, "r-1", engine="duckdb")
+    assert cmd[1:4] == ["-m", "spark_ingest.duckdb_engine", "user_transaction_analysis"]
+    assert cmd[cmd.index("--engine") + 1] == "duckdb"
+    assert not any("spark-submit" in part for part in cmd)
+
+
+def test_duckdb_engine_names_the_bad_file(tmp_path: Path) -> None:
+    """A file-level error is the same InputFileError (exit 3) on this engine."""
+    lake = write_tiny_lake(tmp_path / "lake")
+    bad = lake / "data/raw/users/users.csv"
+    bad.write_text(bad.read_text().replace("first_name", "given_name", 1))
+    proc = submit_job("user_transaction_analysis", lake, "bad-1", engine="duckdb", timeout=600)
+    assert proc.returncode == 3
+    manifest = json.loads(
+        (lake / "runs/bad-1/manifests/user_transaction_analysis.json").read_text()
+    )
+    assert manifest["error"]["file"].endswith("users/users.csv")
+    assert manifest["error"]["column"] == "first_name"
