@@ -118,8 +118,9 @@ def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
         return " || ',' || ".join(f"coalesce({alias}\"{name}\", '')" for name in names)
 
     # Spark reads rentals line by line: a quoted newline splits a record into fragments there
+    newline = " or ".join(f'contains(r."{name}", chr(10))' for name in names)
     corrupt = (
-        f"case when ({joined('r.')}) like '%' || chr(10) || '%' then {joined('r.')} end"
+        f"case when {newline} then {joined('r.')} end"
         if dataset.name in LINE_DELIMITED_DATASETS
         else "null::varchar"
     )
@@ -127,24 +128,17 @@ def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
         f"""
         create table {table} as
         select
-            {", ".join(f'"{name}"' for name in names)},
-            {CORRUPT_RECORD},
-            {SOURCE_FILE},
-            coalesce({CORRUPT_RECORD}, {joined("")}) as {RAW_RECORD}
-        from (
-            select
-                r.*,
-                {corrupt} as {CORRUPT_RECORD},
-                u.uri as {SOURCE_FILE}
-            from read_csv(
-                ?, header = true, auto_detect = false, columns = {columns}, delim = ',',
-                quote = '"', escape = '"', filename = true, strict_mode = true,
-                store_rejects = true, rejects_table = {_quote(rejects)},
-                rejects_scan = {_quote(scans)}
-            ) as r
-            join (values {", ".join(f"({_quote(p)}, {_quote(u)})" for p, u in uri_of.items())})
-                as u(path, uri) on r.filename = u.path
-        )
+            r.* exclude (filename),
+            {corrupt} as {CORRUPT_RECORD},
+            u.uri as {SOURCE_FILE}
+        from read_csv(
+            ?, header = true, auto_detect = false, columns = {columns}, delim = ',',
+            quote = '"', escape = '"', filename = true, strict_mode = true,
+            store_rejects = true, rejects_table = {_quote(rejects)},
+            rejects_scan = {_quote(scans)}
+        ) as r
+        join (values {", ".join(f"({_quote(p)}, {_quote(u)})" for p, u in uri_of.items())})
+            as u(path, uri) on r.filename = u.path
         """,
         [sorted(uri_of)],
     )
@@ -161,11 +155,17 @@ def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
     for path, _line, text in lines:
         fields = next(csv.reader([text]), [])
         padded = [*fields[: len(names)], *[None] * (len(names) - len(fields))]
-        rows.append([*padded, text, uri_of[path], text])
+        rows.append([*padded, text, uri_of[path]])
     if rows:
-        placeholders = ", ".join("?" for _ in range(len(names) + 3))
+        placeholders = ", ".join("?" for _ in range(len(names) + 2))
         conn.executemany(f"insert into {table} values ({placeholders})", rows)
-    return session.table(table)
+    # the raw text is computed where it is read, not stored for every row
+    view = _new_table(f"view_{dataset.name}")
+    conn.execute(
+        f"create view {view} as select *, "
+        f"coalesce({CORRUPT_RECORD}, {joined('')}) as {RAW_RECORD} from {table}"
+    )
+    return session.table(view)
 
 
 def forget_spark_state(processed_root: str, job: str) -> None:

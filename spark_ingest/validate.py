@@ -32,19 +32,20 @@ def typed(column: str) -> str:
     return f"{TYPED_PREFIX}{column}"
 
 
-BLANK_RE = r"^\s*$"
-EDGE_WHITESPACE_RE = r"^\s+|\s+$"
+#: what Java's regex ``\s`` matches: space, tab, newline, vertical tab, form feed, return
+WHITESPACE = " \t\n\x0b\f\r"
 REPLACEMENT_CHAR = "\ufffd"  # what Spark's UTF-8 decoder puts in place of invalid bytes
 
 
-def _blank(value: Column) -> Column:
-    """Null, empty or whitespace-only (spaces, tabs, ...; ``F.trim`` strips spaces only)."""
-    return value.isNull() | value.rlike(BLANK_RE)
-
-
 def strip_whitespace(value: Column) -> Column:
-    """``value`` without leading/trailing whitespace of any kind (tabs included)."""
-    return F.regexp_replace(value, EDGE_WHITESPACE_RE, "")
+    """``value`` without leading/trailing whitespace of any kind (``F.trim`` strips spaces
+    only). ``btrim`` with a character set: no regular expression, the same on both engines."""
+    return F.btrim(value, F.lit(WHITESPACE))
+
+
+def _blank(value: Column) -> Column:
+    """Null, empty or whitespace-only (spaces, tabs, ...)."""
+    return value.isNull() | (strip_whitespace(value) == F.lit(""))
 
 
 def _try_cast(name: str, sql_type: str) -> Column:
@@ -57,8 +58,10 @@ def parse_column(name: str, rule: str) -> Column:
     raw = F.col(name)
     text = F.trim(raw)
     if rule == C.STRING:
-        value = strip_whitespace(raw) if name in ID_COLUMNS else raw
-        return F.when(~_blank(raw), value)
+        if name in ID_COLUMNS:
+            stripped = strip_whitespace(raw)
+            return F.when(stripped != F.lit(""), stripped)
+        return F.when(~_blank(raw), raw)
     if rule == C.INTEGER:
         return F.when(text.rlike(INTEGER_RE), _try_cast(name, "int"))
     if rule == C.TIMESTAMP:
