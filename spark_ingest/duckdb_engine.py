@@ -7,8 +7,8 @@ sqlframe's DuckDB session BEFORE any ``spark_ingest`` module imports ``pyspark``
 (:mod:`spark_ingest.transforms`), the manifest and the local publish are the same code on
 both engines.
 
-What differs lives here, behind four calls the shared code makes when
-:func:`is_duckdb` is true:
+What differs lives here, behind the calls the shared code makes when :func:`is_duckdb` is
+true (file listing and header reads in :mod:`spark_ingest.io` use the local file system):
 
 * :func:`read_raw`: DuckDB's CSV reader, with Spark's PERMISSIVE semantics rebuilt from
   DuckDB's reject table (a line with too few or too many fields becomes a row whose
@@ -17,7 +17,7 @@ What differs lives here, behind four calls the shared code makes when
   ``cache()``, so every action would re-read the CSV);
 * :func:`write_parquet` / :func:`read_parquet`: ``COPY ... (FORMAT parquet, PARTITION_BY)``.
 
-Limits (the README's Performance section lists them): local folders only; every run is a
+Limits (the README's "The DuckDB engine" section lists them): local folders only; every run is a
 full run (no incremental state; a Spark incremental run after a DuckDB run starts over with a
 full run); a quoted newline inside a rentals field is one MALFORMED_ROW here where Spark's
 line-by-line reader makes one per fragment; a row with bytes that are not UTF-8 is

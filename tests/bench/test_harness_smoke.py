@@ -20,17 +20,22 @@ import pytest
 from bench.harness import (
     BASELINE,
     DUCKDB_SQL,
+    INCREMENTAL,
     METRICS,
+    PROJECT,
+    PROJECT_DUCKDB,
     SIDES,
     TOTAL,
     BenchConfig,
     render_markdown,
     run_bench,
+    target_notes,
     write_report,
 )
 from spark_ingest.layout import JOBS
 
 N_RENTALS = 2000
+MEASURED = (BASELINE, DUCKDB_SQL, PROJECT_DUCKDB)
 VEHICLE_TYPES = ("economy", "compact", "midsize", "suv", "luxury", "van")
 
 
@@ -161,19 +166,25 @@ def write_raw(raw: Path, n_rentals: int = N_RENTALS) -> tuple[Decimal, int]:
 @pytest.mark.slow
 def test_harness_reports_every_side_and_ratio(tmp_path: Path) -> None:
     expected_revenue, expected_count = write_raw(tmp_path / "lake" / "data" / "raw")
-    # The two references only: the project's jobs have their own tests, and a 2-core machine
-    # shared with other suites makes every extra spark-submit expensive.
+    # The two references and the DuckDB engine (no JVM): the Spark sides run the same jobs as
+    # their own tests, and a 2-core machine makes every extra spark-submit expensive.
     config = BenchConfig(
         repeats=1,
         raw_dir=tmp_path / "lake" / "data" / "raw",
         results_dir=tmp_path / "results",
-        sides=(BASELINE, DUCKDB_SQL),
+        sides=MEASURED,
     )
 
     report = run_bench(config)
     md_path, json_path = write_report(report, config.results_dir)
 
     check_report(report, expected_revenue, expected_count)
+    totals = {row["side"]: row["wall_s"] for row in report["rows"] if row["job"] == TOTAL}
+    ratio = totals[PROJECT_DUCKDB] / totals[DUCKDB_SQL]
+    assert (
+        f"duckdb engine wall / duckdb SQL reference wall (both jobs, wall): {ratio:.2f}x "
+        "(target: <= 1.5x)"
+    ) in report["notes"]
     saved = json.loads(json_path.read_text())
     assert saved["rows"] == json.loads(json.dumps(report["rows"]))
     assert md_path.read_text() == render_markdown(report)
@@ -187,13 +198,13 @@ def check_report(report: dict, expected_revenue: Decimal, expected_count: int) -
     columns |= {metric for metric in METRICS} | {f"{metric}_ratio" for metric in METRICS}
     for row in report["rows"]:
         assert columns <= row.keys()
-    for side in set(SIDES) - {BASELINE, DUCKDB_SQL}:
+    for side in set(SIDES) - set(MEASURED):
         assert report["sides"][side]["status"] == "skipped"
 
-    # The two references always run; their numbers are medians of the recorded runs.
+    # The sides asked for ran; their numbers are medians of the recorded runs.
     sides = report["sides"]
-    assert sides[BASELINE]["status"] == "measured", sides[BASELINE]["note"]
-    assert sides[DUCKDB_SQL]["status"] == "measured", sides[DUCKDB_SQL]["note"]
+    for side in MEASURED:
+        assert sides[side]["status"] == "measured", sides[side]["note"]
     rows = {(row["side"], row["job"]): row for row in report["rows"]}
     for side, data in sides.items():
         if data["status"] != "measured":
@@ -230,3 +241,20 @@ def check_report(report: dict, expected_revenue: Decimal, expected_count: int) -
         "memory:",
     ):
         assert needle in text
+
+
+def test_target_notes_divide_the_two_sides_walls() -> None:
+    totals = {
+        BASELINE: {"wall_s": 170.0},
+        PROJECT: {"wall_s": 680.0},
+        INCREMENTAL: {"wall_s": 136.0},
+        PROJECT_DUCKDB: {"wall_s": 85.0},
+        DUCKDB_SQL: {"wall_s": None},  # not measured: its target line is left out
+    }
+    assert target_notes(totals) == [
+        "speed-up of the project full run over the baseline (both jobs, wall): 0.25x "
+        "(target: >= 3x)",
+        "speed-up of the duckdb engine over the baseline (both jobs, wall): 2.00x (target: >= 3x)",
+        "speed-up of incremental +1% over the project full run (both jobs, wall): 5.00x "
+        "(target: >= 5x)",
+    ]

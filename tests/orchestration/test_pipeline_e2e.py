@@ -311,3 +311,16 @@ def test_killed_run_leaves_outputs_readable_and_next_run_completes(lake, good):
     assert "stale" in proc.stderr
     assert snapshot_outputs(lake) == good["outputs"]
     assert snapshot_marts(lake) == good["marts"]
+
+
+def test_duckdb_engine_runs_the_same_state_machine_to_the_same_marts(lake, good):
+    """`carrental run --engine duckdb`: the same state machine, the jobs on DuckDB (sqlframe),
+    then the same crawler and dbt build; the tables and marts equal the Spark run's."""
+    proc = carrental("run", "--lake-dir", str(lake), "--run-id", "e2e-duckdb", "--engine", "duckdb")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert execution(lake, "e2e-duckdb")["status"] == "SUCCEEDED"
+    for job in JOB_TABLES:
+        manifest = json.loads((lake / f"runs/e2e-duckdb/manifests/{job}.json").read_text())
+        assert (manifest["engine"], manifest["status"]) == ("duckdb", "SUCCEEDED")
+    assert snapshot_outputs(lake) == good["outputs"]
+    assert snapshot_marts(lake) == good["marts"]

@@ -8,6 +8,7 @@ text exactly, averages to 1e-9 relative), with the same column types as Spark re
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -27,9 +28,13 @@ RUN_ID = "engines-1"
 
 
 def generated_lake(lake: Path) -> Path:
-    """Dirty rentals over 3 daily files (every reason code) and dirty dimensions."""
+    """Dirty rentals over 3 daily files (every reason code; one file gzipped) and dirty
+    dimensions."""
     sizes = DimensionSizes(vehicles=60, locations=15, users=120)
     generate(lake, 3000, seed=11, dirty_fraction=0.06, days=3, split="daily", sizes=sizes)
+    first = sorted((lake / "data/raw/rental_transactions").glob("*.csv"))[0]
+    first.with_name(first.name + ".gz").write_bytes(gzip.compress(first.read_bytes()))
+    first.unlink()
     return lake
 
 
