@@ -92,7 +92,20 @@ def write_parquet(df: Any, uri: str, partitions: tuple[str, ...] = ()) -> None:
         os.makedirs(path, exist_ok=True)
         target = os.path.join(path, "part-00000.parquet")
         options = "format parquet"
-    _connection(df.session).execute(f"copy ({_sql(df)}) to {_quote(target)} ({options})")
+    conn = _connection(df.session)
+    sql = _sql(df)
+    # sqlglot turns Spark's ``cast(... as timestamp)`` into DuckDB's timestamptz; written so,
+    # DuckDB readers (the local crawler, dbt) would see another type than for Spark's files
+    # (INT96, read as a plain timestamp). The session time zone is UTC, like Spark's.
+    query = conn.sql(sql)
+    wall_clock = [
+        f'cast("{name}" as timestamp) as "{name}"'
+        for name, kind in zip(query.columns, query.types, strict=True)
+        if str(kind) == "TIMESTAMP WITH TIME ZONE"
+    ]
+    if wall_clock:
+        sql = f"select * replace ({', '.join(wall_clock)}) from ({sql})"
+    conn.execute(f"copy ({sql}) to {_quote(target)} ({options})")
 
 
 def read_parquet(session: Any, uri: str) -> Any:
@@ -199,6 +212,7 @@ def activate() -> None:
     logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "Hints are not supported"
     conn = duckdb.connect()
     conn.execute("set preserve_insertion_order = false")
+    conn.execute("set TimeZone = 'UTC'")  # as Spark's session (spark_ingest.conf)
     activate_sqlframe(engine="duckdb", conn=conn)
 
 

@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 from lake_compare import assert_same_outputs, run_both
 from spark_tiny_lake import EXPECTED_COUNTS, write_tiny_lake
@@ -25,6 +26,7 @@ from spark_ingest.submit import build_command, job_args, submit_job
 
 pytestmark = pytest.mark.slow
 RUN_ID = "engines-1"
+INFER_NTZ = "spark.sql.parquet.inferTimestampNTZ.enabled"
 
 
 def generated_lake(lake: Path) -> Path:
@@ -51,6 +53,13 @@ def run_duckdb_engine(lake: Path, run_id: str, mode: str = "full") -> dict[str, 
     return manifests
 
 
+def duckdb_types(table: Path) -> list[tuple[str, str]]:
+    pattern = table / "**" / "*.parquet"
+    with duckdb.connect() as con:
+        query = f"describe select * from read_parquet('{pattern}', hive_partitioning = true)"
+        return [(row[0], row[1]) for row in con.execute(query).fetchall()]
+
+
 def counts(manifest: dict) -> dict:
     """The manifest's input counts, with each file named from ``data/raw/`` on."""
     return {
@@ -69,7 +78,18 @@ def test_duckdb_engine_equals_spark(spark, tmp_path: Path, kind: str) -> None:
     on_spark = run_both(spark, spark_lake, RUN_ID, "full")
     on_duckdb = run_duckdb_engine(duckdb_lake, RUN_ID)
 
-    assert_same_outputs(spark, duckdb_lake, spark_lake, RUN_ID, same_schema=True)
+    # DuckDB writes wall-clock timestamps, as plain TIMESTAMP (Spark writes INT96): Spark 4
+    # reads those as timestamp_ntz unless told to infer no NTZ types
+    spark.conf.set(INFER_NTZ, "false")
+    try:
+        assert_same_outputs(spark, duckdb_lake, spark_lake, RUN_ID, same_schema=True)
+    finally:
+        spark.conf.unset(INFER_NTZ)
+    # and the same column types for DuckDB (the local crawler and dbt read them with it)
+    for job, tables in JOB_TABLES.items():
+        for table in tables:
+            folder = Path("data/processed") / job / table
+            assert duckdb_types(duckdb_lake / folder) == duckdb_types(spark_lake / folder), table
     for job, manifest in on_duckdb.items():
         assert manifest["engine"] == "duckdb" and manifest["reconciled"] is True
         assert counts(manifest) == counts(on_spark[job])
