@@ -2,8 +2,9 @@
 
 Files are listed through the Hadoop FileSystem API, so the same code works for local paths
 and ``s3://`` on EMR (on the DuckDB engine: the local file system, and
-:func:`spark_ingest.duckdb_engine.read_raw` reads the CSV). Every file of every dataset is checked (name, size, header) BEFORE any
-output is written; a problem raises :class:`~spark_ingest.errors.InputFileError`.
+:func:`spark_ingest.duckdb_engine.read_raw` reads the CSV). Every file of every dataset is
+checked (name, size, header) BEFORE any output is written; a problem raises
+:class:`~spark_ingest.errors.InputFileError`.
 """
 
 from __future__ import annotations
