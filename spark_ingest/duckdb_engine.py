@@ -38,6 +38,8 @@ from typing import Any
 #: DuckDB reads a local path; the lineage column keeps the URI form Spark's listing gives
 FILE_URI_PREFIX = "file:"
 _names = itertools.count(1)
+#: the attribute naming the DuckDB objects only that frame reads (see :func:`uncache`)
+_HOLDS = "_carrental_holds"
 
 
 def is_duckdb(session: Any) -> bool:
@@ -72,11 +74,26 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _held(df: Any, objects: list[tuple[str, str]]) -> Any:
+    """``df``, remembered as the only reader of ``objects`` ((kind, name), dropped in order
+    by :func:`uncache`)."""
+    setattr(df, _HOLDS, objects)
+    return df
+
+
 def cache(df: Any) -> Any:
     """``df`` materialised once into a DuckDB table, read back as a DataFrame."""
     name = _new_table("cache")
     _connection(df.session).execute(f"create table {name} as {_sql(df)}")
-    return df.session.table(name)
+    return _held(df.session.table(name), [("table", name)])
+
+
+def uncache(df: Any) -> None:
+    """Drop the tables (and views) behind a frame of :func:`cache` or :func:`read_raw`; a
+    frame computed from it must be materialised first. Other frames hold nothing."""
+    for kind, name in getattr(df, _HOLDS, []):
+        _connection(df.session).execute(f"drop {kind} if exists {name}")
+    setattr(df, _HOLDS, [])
 
 
 def write_parquet(df: Any, uri: str, partitions: tuple[str, ...] = ()) -> None:
@@ -178,7 +195,7 @@ def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
         f"create view {view} as select *, "
         f"coalesce({CORRUPT_RECORD}, {joined('')}) as {RAW_RECORD} from {table}"
     )
-    return session.table(view)
+    return _held(session.table(view), [("view", view), ("table", table)])
 
 
 def forget_spark_state(processed_root: str, job: str) -> None:

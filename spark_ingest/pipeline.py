@@ -97,7 +97,10 @@ def cache(df: DataFrame) -> DataFrame:
 
 
 def uncache(df: DataFrame) -> None:
-    if not duckdb_engine.is_duckdb(df):  # DuckDB's tables go with the process
+    """Free what :func:`cache` (or the DuckDB engine's raw read) holds for ``df``."""
+    if duckdb_engine.is_duckdb(df):
+        duckdb_engine.uncache(df)
+    else:
         df.unpersist()
 
 
@@ -191,7 +194,12 @@ def checked_rentals(
         return cache(compact(checked, ds))
 
     if state is None or plan is None:
-        annotated = check(parse_rentals(read_raw(spark, ds, files[ds.name])))
+        # parsed once: the duplicate-key pre-count and the checked rows both read it
+        raw = read_raw(spark, ds, files[ds.name])
+        parsed = cache(parse_rentals(raw))
+        uncache(raw)
+        annotated = check(parsed)
+        uncache(parsed)
         return annotated, [annotated], None
     parsed = parsed_rentals(spark, files[ds.name], manifest, state, plan)
     previous = plan.previous_segments or []

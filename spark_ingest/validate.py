@@ -37,10 +37,18 @@ WHITESPACE = " \t\n\x0b\f\r"
 REPLACEMENT_CHAR = "\ufffd"  # what Spark's UTF-8 decoder puts in place of invalid bytes
 
 
+#: a value that starts or ends with whitespace (the characters listed, so RE2 and Java agree)
+EDGE_WHITESPACE_RE = f"^[{WHITESPACE}]|[{WHITESPACE}]$"
+
+
 def strip_whitespace(value: Column) -> Column:
     """``value`` without leading/trailing whitespace of any kind (``F.trim`` strips spaces
-    only). ``btrim`` with a character set: no regular expression, the same on both engines."""
-    return F.btrim(value, F.lit(WHITESPACE))
+    only): ``btrim`` with a character set, the same on both engines. It is applied only to
+    values the edge test matches: DuckDB's ``trim(value, characters)`` costs about 3x the
+    test, and almost every value has nothing to strip."""
+    return F.when(value.rlike(EDGE_WHITESPACE_RE), F.btrim(value, F.lit(WHITESPACE))).otherwise(
+        value
+    )
 
 
 def _blank(value: Column) -> Column:

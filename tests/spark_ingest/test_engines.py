@@ -149,3 +149,70 @@ def test_duckdb_engine_names_the_bad_file(tmp_path: Path) -> None:
     )
     assert manifest["error"]["file"].endswith("users/users.csv")
     assert manifest["error"]["column"] == "first_name"
+
+
+ENGINE_SCRIPT = """
+import json, sys
+from spark_ingest import duckdb_engine
+duckdb_engine.activate()
+from spark_ingest import contract as C
+from spark_ingest.io import read_raw
+from spark_ingest.validate import parse_column
+spark = duckdb_engine.duckdb_session()
+conn = spark._conn
+cases, csv_uri = json.loads(sys.argv[1]), sys.argv[2]
+def objects():
+    return sorted(r[0] for r in conn.execute(
+        "select table_name from duckdb_tables() union all select view_name from duckdb_views() "
+        "where not internal").fetchall())
+df = spark.createDataFrame([(i, v) for i, v in enumerate(cases)], "i int, user_id string")
+stripped = duckdb_engine.cache(df.select("i", parse_column("user_id", C.STRING).alias("v")))
+raw = read_raw(spark, C.USERS, [csv_uri])
+held = objects()
+got = [row["v"] for row in sorted(stripped.collect(), key=lambda row: row["i"])]
+raw_rows = raw.count()
+duckdb_engine.uncache(stripped)
+duckdb_engine.uncache(raw)
+print(json.dumps({"got": got, "held": held, "after": objects(), "raw_rows": raw_rows}))
+"""
+
+
+def test_duckdb_engine_strips_and_frees_like_spark(spark, tmp_path: Path) -> None:
+    """On DuckDB: the ID whitespace strip gives Spark's values for every case of
+    test_validate.STRIP_CASES, and ``uncache`` drops the tables (and the raw read's view)
+    behind a frame, and nothing else."""
+    import subprocess
+    import sys
+
+    from test_validate import STRIP_CASES
+
+    from spark_ingest import contract as C
+    from spark_ingest.validate import parse_column
+
+    lake = write_tiny_lake(tmp_path / "lake")
+    users = lake / "data/raw/users/users.csv"
+    on_spark = [
+        row.v
+        for row in spark.createDataFrame([(v,) for v in STRIP_CASES], "user_id string")
+        .select(parse_column("user_id", C.STRING).alias("v"))
+        .collect()
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", ENGINE_SCRIPT, json.dumps(STRIP_CASES), users.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["got"] == on_spark
+    assert len(on_spark) == len(STRIP_CASES) and on_spark[0] == "U1"
+    assert out["raw_rows"] == len(users.read_text().splitlines()) - 1
+    held = set(out["held"])
+    assert any(name.startswith("carrental_cache_") for name in held)
+    assert any(name.startswith("carrental_raw_users") for name in held)
+    assert any(name.startswith("carrental_view_users") for name in held)
+    dropped = held - set(out["after"])
+    assert {name.split("_")[1] for name in dropped} == {"cache", "raw", "view"}
+    assert len(dropped) == 3

@@ -204,12 +204,32 @@ def test_whitespace_only_rental_ids_are_null_key(spark, tmp_path: Path, key):
     assert sorted((row.reason_code or "VALID") for row in rows) == ["NULL_KEY", "VALID"]
 
 
-def test_ids_are_stripped_of_tabs_and_spaces(spark):
-    from spark_ingest.validate import parse_column
+#: every whitespace character of Java's ``\s``, alone and mixed, at either edge, inside
+STRIP_CASES = [
+    *[f"{ws}U1" for ws in " \t\n\x0b\f\r"],
+    *[f"U1{ws}" for ws in " \t\n\x0b\f\r"],
+    "\tU1 \t",
+    "  U 2  ",
+    "U\t3",
+    "U4",
+    " \x0b\f\r\n\t U\n5 \t\r",
+    "\u00a0U6\u00a0",  # a no-break space is not whitespace in Java's \s: kept
+    "",
+    "\t\x0b ",
+    None,
+]
 
-    df = spark.createDataFrame([("\tU1 \t",), ("  U 2  ",)], "user_id string")
+
+def test_ids_are_stripped_of_every_whitespace_character(spark):
+    from spark_ingest.validate import WHITESPACE, parse_column
+
+    df = spark.createDataFrame([(value,) for value in STRIP_CASES], "user_id string")
     got = [row.v for row in df.select(parse_column("user_id", C.STRING).alias("v")).collect()]
-    assert got == ["U1", "U 2"]
+    expected = [
+        None if v is None or not v.strip(WHITESPACE) else v.strip(WHITESPACE) for v in STRIP_CASES
+    ]
+    assert expected[:2] == ["U1", "U1"] and expected[-3:] == [None, None, None]
+    assert got == expected
 
 
 def test_rentals_are_read_line_by_line(spark, tmp_path: Path):
