@@ -273,8 +273,10 @@ def transform_rentals_fact(
         F.col("dropoff_location_name"),
         F.col("dropoff_city"),
         F.col("dropoff_state"),
-        F.col("rental_start_time").cast("timestamp"),
-        F.col("rental_end_time").cast("timestamp"),
+        # already timestamps: a cast would be a no-op on Spark but a time-zone conversion per
+        # value on DuckDB (sqlglot writes Spark's ``timestamp`` as ``timestamptz``)
+        F.col("rental_start_time"),
+        F.col("rental_end_time"),
         duration_hours(F.col("rental_start_time"), F.col("rental_end_time")).alias(
             "rental_duration_hours"
         ),

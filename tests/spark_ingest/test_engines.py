@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -19,6 +22,7 @@ from lake_compare import assert_same_outputs, run_both
 from spark_tiny_lake import EXPECTED_COUNTS, write_tiny_lake
 
 from carrental.generate import DimensionSizes, generate
+from spark_ingest.duckdb_engine import MEMORY_LIMIT_ENV
 from spark_ingest.jobs import user_transaction_analysis as uta
 from spark_ingest.layout import JOB_TABLES
 from spark_ingest.pipeline import EXIT_OK, run_job
@@ -173,7 +177,11 @@ got = [row["v"] for row in sorted(stripped.collect(), key=lambda row: row["i"])]
 raw_rows = raw.count()
 duckdb_engine.uncache(stripped)
 duckdb_engine.uncache(raw)
-print(json.dumps({"got": got, "held": held, "after": objects(), "raw_rows": raw_rows}))
+settings = dict(conn.execute(
+    "select name, value from duckdb_settings() where name in ('memory_limit', 'temp_directory')"
+).fetchall())
+print(json.dumps({"got": got, "held": held, "after": objects(), "raw_rows": raw_rows,
+                  "settings": settings}))
 """
 
 
@@ -181,9 +189,6 @@ def test_duckdb_engine_strips_and_frees_like_spark(spark, tmp_path: Path) -> Non
     """On DuckDB: the ID whitespace strip gives Spark's values for every case of
     test_validate.STRIP_CASES, and ``uncache`` drops the tables (and the raw read's view)
     behind a frame, and nothing else."""
-    import subprocess
-    import sys
-
     from test_validate import STRIP_CASES
 
     from spark_ingest import contract as C
@@ -203,6 +208,7 @@ def test_duckdb_engine_strips_and_frees_like_spark(spark, tmp_path: Path) -> Non
         text=True,
         timeout=300,
         check=False,
+        env={**os.environ, MEMORY_LIMIT_ENV: "1GB"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -216,3 +222,39 @@ def test_duckdb_engine_strips_and_frees_like_spark(spark, tmp_path: Path) -> Non
     dropped = held - set(out["after"])
     assert {name.split("_")[1] for name in dropped} == {"cache", "raw", "view"}
     assert len(dropped) == 3
+    # the buffer pool is bounded as configured, and spills to a folder removed at exit
+    reference = duckdb.connect()
+    reference.execute("set memory_limit = '1GB'")
+    expected_limit = reference.execute("select current_setting('memory_limit')").fetchone()[0]
+    assert out["settings"]["memory_limit"] == expected_limit
+    spill = Path(out["settings"]["temp_directory"])
+    assert spill.name.startswith("carrental-duckdb-spill-")
+    assert not spill.exists()
+
+
+def test_duckdb_engine_rejects_a_bad_memory_limit(tmp_path: Path) -> None:
+    lake = write_tiny_lake(tmp_path / "lake")
+    cmd = build_command("user_transaction_analysis", lake, "mem-1", engine="duckdb")
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, MEMORY_LIMIT_ENV: "lots"},
+    )
+    assert proc.returncode == 2
+    assert f"{MEMORY_LIMIT_ENV}='lots'" in proc.stderr
+    assert "such as '4GB'" in proc.stderr
+    assert not (lake / "data/processed").exists()
+
+
+@pytest.mark.parametrize(
+    ("physical_gb", "expected"), [(24, "6144MB"), (8, "4096MB"), (4, "2048MB")]
+)
+def test_duckdb_default_memory_limit_is_6gb_or_half_the_machine(monkeypatch, physical_gb, expected):
+    from spark_ingest import duckdb_engine
+
+    pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": physical_gb * 2**30 // 4096}
+    monkeypatch.setattr(duckdb_engine.os, "sysconf", pages.__getitem__)
+    assert duckdb_engine.default_memory_limit() == expected
