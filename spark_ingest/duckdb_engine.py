@@ -40,17 +40,18 @@ from typing import Any
 #: DuckDB reads a local path; the lineage column keeps the URI form Spark's listing gives
 FILE_URI_PREFIX = "file:"
 _names = itertools.count(1)
+#: the attribute naming the DuckDB objects only that frame reads (see :func:`uncache`)
+_HOLDS = "_carrental_holds"
 #: DuckDB's buffer pool (its tables and hash tables); it spills beyond this to a temp folder
 MEMORY_LIMIT_ENV = "CARRENTAL_DUCKDB_MEMORY_LIMIT"
-#: 6 GB runs 10M rentals without spilling (peak RSS 6 GB); half the memory on a smaller machine
+#: 6 GB runs 10M rentals without spilling (peak RSS 6 GB)
 MAX_DEFAULT_MEMORY_MB = 6 * 1024
 
 
 def default_memory_limit() -> str:
+    """:data:`MAX_DEFAULT_MEMORY_MB`, or half the machine's memory if that is less."""
     physical_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
     return f"{min(MAX_DEFAULT_MEMORY_MB, physical_mb // 2)}MB"
-#: the attribute naming the DuckDB objects only that frame reads (see :func:`uncache`)
-_HOLDS = "_carrental_holds"
 
 
 def is_duckdb(session: Any) -> bool:

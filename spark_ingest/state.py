@@ -22,8 +22,9 @@ against it (:meth:`IngestState.plan`):
 An unchanged file whose stored folder is missing (deleted by hand, or by a full run that then
 failed) counts as changed: it is parsed again.
 
-The ledger also records the dimension files' fingerprints, a digest of the validation rules
-and transforms (:func:`rules_version`; a ledger written under other code means a full run)
+The ledger also records the dimension files' fingerprints, a digest of the validation rules,
+the transforms and the job's own module (:func:`rules_version`; a ledger written under other
+code means a full run)
 and the list of **checked segments**: the orphan- and duplicate-checked rows, one segment per
 run. How a run checks its rentals (:meth:`Plan.append_blocker`):
 
@@ -53,6 +54,7 @@ Folders the new ledger does not name are deleted when it is written.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -63,7 +65,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from spark_ingest import contract, transforms, validate
 from spark_ingest.io import _fs_and_path, to_uri
-from spark_ingest.layout import join
+from spark_ingest.layout import JOBS, join
 from spark_ingest.logs import log
 from spark_ingest.publish import is_local, local_path
 
@@ -84,12 +86,16 @@ MAX_SEGMENTS = 32
 STATE_MODULES = (contract, validate, transforms)
 
 
-def rules_version() -> str:
-    """A digest of the source of :data:`STATE_MODULES`: state written under other rules or
-    transforms is not reused (the next run is full). Read through the module loaders, so it
-    also works from the zip shipped to EMR."""
+def rules_version(job: str | None = None) -> str:
+    """A digest of the source of :data:`STATE_MODULES` and of ``job``'s module (which picks the
+    partials and tables its state holds): state written under other rules, transforms or job
+    code is not reused (the next run is full). Read through the module loaders, so it also
+    works from the zip shipped to EMR."""
+    modules = list(STATE_MODULES)
+    if job in JOBS:
+        modules.append(importlib.import_module(f"spark_ingest.jobs.{job}"))
     digest = hashlib.sha256()
-    for module in STATE_MODULES:
+    for module in modules:
         digest.update(module.__loader__.get_source(module.__name__).encode("utf-8"))
     return digest.hexdigest()[:16]
 
@@ -174,6 +180,7 @@ class IngestState:
 
     def __init__(self, spark: SparkSession, processed_root: str, job: str):
         self.spark = spark
+        self.job = job
         self.root = join(to_uri(processed_root), job, STATE_DIR)
         self.ledger_uri = join(self.root, LEDGER_FILE)
         self.parsed_root = join(self.root, PARSED_DIR)
@@ -206,7 +213,7 @@ class IngestState:
                 found=ledger.get("version"),
             )
             return None
-        if ledger.get("rules") != rules_version():
+        if ledger.get("rules") != rules_version(self.job):
             log(logging.WARNING, "ledger_rules_changed", ledger=self.ledger_uri, effective="full")
             return None
         return ledger
@@ -362,7 +369,7 @@ class IngestState:
         ledger = {
             "version": LEDGER_VERSION,
             "run_id": run_id,
-            "rules": rules_version(),
+            "rules": rules_version(self.job),
             "files": [plan.entries[uri] for uri in sorted(plan.entries)],
             "dimensions": plan.dimensions,
             "segments": plan.segments,

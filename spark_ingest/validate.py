@@ -44,8 +44,10 @@ EDGE_WHITESPACE_RE = f"^[{WHITESPACE}]|[{WHITESPACE}]$"
 def strip_whitespace(value: Column) -> Column:
     """``value`` without leading/trailing whitespace of any kind (``F.trim`` strips spaces
     only): ``btrim`` with a character set, the same on both engines. It is applied only to
-    values the edge test matches: DuckDB's ``trim(value, characters)`` costs about 3x the
-    test, and almost every value has nothing to strip."""
+    values the edge test matches (when it does not, ``btrim`` would return the value as it
+    is): DuckDB's ``trim(value, characters)`` costs about 3x the test there, and almost every
+    value has nothing to strip. On Spark the test costs a little more than it saves (about
+    0.4 s of CPU per million rentals over the three ID columns, measured side by side)."""
     return F.when(value.rlike(EDGE_WHITESPACE_RE), F.btrim(value, F.lit(WHITESPACE))).otherwise(
         value
     )

@@ -93,6 +93,13 @@ def test_rules_version_follows_the_rule_sources(monkeypatch: pytest.MonkeyPatch)
     modules = (contract, validate, transforms)
     sources = [module.__loader__.get_source(module.__name__).encode() for module in modules]
     assert S.rules_version() == hashlib.sha256(b"".join(sources)).hexdigest()[:16]
+    # a job's ledger also follows the job's own module
+    from spark_ingest.jobs import user_transaction_analysis as uta
+
+    job_source = uta.__loader__.get_source(uta.__name__).encode()
+    expected = hashlib.sha256(b"".join([*sources, job_source])).hexdigest()[:16]
+    assert S.rules_version("user_transaction_analysis") == expected
+    assert expected != S.rules_version("vehicle_location_performance")
 
 
 def _appendable_plan(**changes) -> S.Plan:
