@@ -14,8 +14,11 @@ true (file listing and header reads in :mod:`spark_ingest.io` use the local file
   DuckDB's reject table (a line with too few or too many fields becomes a row whose
   ``_corrupt_record`` holds the line, its first fields split out as Spark does);
 * :func:`cache`: a DataFrame is materialised into a DuckDB table (sqlframe ignores
-  ``cache()``, so every action would re-read the CSV);
+  ``cache()``, so every action would re-read the CSV); :func:`uncache` drops it again;
 * :func:`write_parquet` / :func:`read_parquet`: ``COPY ... (FORMAT parquet, PARTITION_BY)``.
+
+DuckDB's buffer pool is capped (:func:`default_memory_limit`, or the environment variable
+``CARRENTAL_DUCKDB_MEMORY_LIMIT``) and spills to a private temporary folder.
 
 Limits (the README's "The DuckDB engine" section lists them): local folders only; every run is a
 full run (no incremental state; a Spark incremental run after a DuckDB run starts over with a
