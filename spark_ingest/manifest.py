@@ -76,6 +76,22 @@ class Manifest:
                 )
         self.data["reconciled"] = True
 
+    def retry(self, mode: str, fallback: dict[str, Any]) -> Manifest:
+        """A fresh manifest for another attempt at the same run in ``mode``: same start time
+        and settings; ``fallback`` (why) plus the failed attempt's mode and step timings
+        under ``fallback``."""
+        again = Manifest(self.data["job"], self.data["run_id"], mode, self.data["engine"])
+        again._t0 = self._t0
+        again.data["started_at"] = self.data["started_at"]
+        if "spark_conf" in self.data:
+            again.data["spark_conf"] = self.data["spark_conf"]
+        again.data["fallback"] = {
+            **fallback,
+            "from_mode": self.data["mode"],
+            "failed_attempt_seconds": dict(self.data["timings_seconds"]),
+        }
+        return again
+
     def add_output(self, table: str, rows: int, uri: str) -> None:
         self.data["outputs"][table] = {"rows": rows, "uri": uri}
 

@@ -33,9 +33,10 @@ from spark_ingest.publish import Publisher, write_quarantine
 from spark_ingest.state import IngestState, Plan
 from spark_ingest.transforms import merge_partials, rentals_partial
 from spark_ingest.validate import (
-    annotate_dimension,
+    check_dimension,
     check_rentals,
     compact,
+    parse_dimension,
     parse_rentals,
     shared_valid_keys,
     split,
@@ -138,8 +139,9 @@ def validated_dimension(
     files: list[str],
     state: IngestState | None,
     plan: Plan | None,
-) -> DataFrame:
-    """The compacted, validated rows of a dimension (cached).
+) -> tuple[DataFrame, list[DataFrame]]:
+    """(the compacted, validated rows of a dimension (cached), the frames to free once it is
+    counted).
 
     A dimension whose files are the same bytes as at the last run is read from its stored
     snapshot (same files, same rules: same verdicts); otherwise it is validated and, with a
@@ -148,11 +150,15 @@ def validated_dimension(
     if state is not None and plan is not None:
         stored = state.unchanged_dimension(plan, ds.name)
         if stored is not None:
-            return cache(stored)
-    annotated = cache(compact(annotate_dimension(read_raw(spark, ds, files), ds), ds))
+            return cache(stored), []
+    # parsed once: the duplicate-key pre-count and the checked rows both read it
+    raw = read_raw(spark, ds, files)
+    parsed = cache(parse_dimension(raw, ds))
+    uncache(raw)
+    annotated = cache(compact(check_dimension(parsed, ds), ds))
     if state is not None and plan is not None:
         state.store_dimension(annotated, plan, ds.name)
-    return annotated
+    return annotated, [parsed]
 
 
 def parsed_rentals(
@@ -176,9 +182,9 @@ def checked_rentals(
     state: IngestState | None,
     plan: Plan | None,
     valid: dict[str, DataFrame],
-) -> tuple[DataFrame, list[DataFrame], DataFrame | None]:
+) -> tuple[DataFrame, list[DataFrame], DataFrame | None, list[DataFrame]]:
     """(compacted rentals after every check, the frames cached on the way, the newly checked
-    rows of an append run or None).
+    rows of an append run or None, the frames to free once the rentals are counted).
 
     Without ``state`` every row is checked. With it (see :mod:`spark_ingest.state`), an
     **append** run checks only the new files' rows against the dimensions and adds them to
@@ -199,27 +205,26 @@ def checked_rentals(
         parsed = cache(parse_rentals(raw))
         uncache(raw)
         annotated = check(parsed)
-        uncache(parsed)
-        return annotated, [annotated], None
+        return annotated, [annotated], None, [parsed]
     parsed = parsed_rentals(spark, files[ds.name], manifest, state, plan)
     previous = plan.previous_segments or []
     segment = state.new_segment_name(run_id)
     blocker = plan.append_blocker()
     if blocker is None and not state.segments_exist(previous):
         blocker = "segments_missing"
-    result: tuple[DataFrame, list[DataFrame], DataFrame | None] | None = None
+    result: tuple[DataFrame, list[DataFrame], DataFrame | None, list[DataFrame]] | None = None
     if blocker is None:
         old = state.read_segments(previous)
         if not plan.new:  # nothing new to check: the stored verdicts are the whole answer
             plan.segments = previous
-            result = old, [], old.limit(0)
+            result = old, [], old.limit(0), []
         else:
             new = check(state.read_parsed(plan.new))
             small = new.count() <= BROADCAST_NEW_ROWS
             if shared_valid_keys(new, old, ds, broadcast_new=small).limit(1).count() == 0:
                 state.write_segment(new, segment)
                 plan.segments = [*previous, segment]
-                result = old.unionByName(new), [new], new
+                result = old.unionByName(new), [new], new, []
             else:
                 uncache(new)
                 blocker = "duplicate_keys_across_runs"
@@ -227,7 +232,7 @@ def checked_rentals(
         annotated = check(parsed)
         state.write_segment(annotated, segment)
         plan.segments = [segment]
-        result = annotated, [annotated], None
+        result = annotated, [annotated], None, []
     how = {
         "path": "recheck" if blocker else "append",
         "reason": blocker,
@@ -243,14 +248,18 @@ def load_inputs(
     raw_root: str,
     manifest: Manifest,
     state: IngestState | None = None,
+    inputs: Inputs | None = None,
 ) -> Inputs:
-    """File checks for all four datasets first, then one read + validation per dataset."""
+    """File checks for all four datasets first, then one read + validation per dataset.
+
+    ``inputs``: fill this (empty) object, so a caller holds what is cached even if a later
+    dataset fails."""
     with manifest.timed("check_files"):
         files = {
             name: check_dataset_files(spark, C.CONTRACT[name], join(to_uri(raw_root), name))
             for name in DATASETS
         }
-    inputs = Inputs()
+    inputs = Inputs() if inputs is None else inputs
     with manifest.timed("read_validate"):
         inputs.plan = plan = plan_run(state, files, manifest)
         for name in (*DIMENSIONS, C.RENTAL_TRANSACTIONS.name):
@@ -258,14 +267,19 @@ def load_inputs(
             # one scan of the files: validated, compacted (raw text kept for rejected rows
             # only), cached, and counted in one aggregation; every output reads the cache
             if name == C.RENTAL_TRANSACTIONS.name:
-                annotated, cached, inputs.appended = checked_rentals(
+                annotated, cached, inputs.appended, release = checked_rentals(
                     spark, files, manifest, state, plan, inputs.valid
                 )
             else:
-                annotated = validated_dimension(spark, ds, files[name], state, plan)
+                annotated, release = validated_dimension(spark, ds, files[name], state, plan)
                 cached = [annotated]
-            rows_read, valid_rows, by_reason = _count_by_reason(annotated)
             inputs.cached.extend(cached)
+            try:
+                rows_read, valid_rows, by_reason = _count_by_reason(annotated)
+            finally:
+                # the count computed every row of the cache: what it was computed from can go
+                for frame in release:
+                    uncache(frame)
             inputs.valid[name], inputs.rejected[name] = split(annotated, ds)
             manifest.add_input(name, files[name], rows_read, valid_rows, by_reason)
             log(
@@ -345,6 +359,82 @@ def appended_tables(compute: Compute, inputs: Inputs, names: tuple[str, ...]) ->
     return {table: tables[table] for table in PARTITION_COLUMNS if table in tables}
 
 
+@dataclass
+class _Attempt:
+    """What one attempt at a run holds, so a failed attempt can be cleaned up."""
+
+    inputs: Inputs | None = None
+    publisher: Publisher | None = None
+    published: bool = False
+
+    def discard(self) -> None:
+        """Free the attempt's cached frames and delete what it staged (never a publish)."""
+        if self.inputs is not None:
+            for frame in self.inputs.cached:
+                uncache(frame)
+        if self.publisher is not None and not self.published:
+            self.publisher.discard()
+
+
+def state_unreadable(exc: Exception, state: IngestState | None, attempt: _Attempt) -> str | None:
+    """If a failed run should be retried as a full run, the error line that says why: it
+    failed reading the job's stored state (a truncated or otherwise corrupt Parquet file under
+    ``_state/``, named in the error) before anything was published. Else None."""
+    if state is None or attempt.published or isinstance(exc, InputFileError):
+        return None
+    return state.error_line(str(exc))
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:2000] if str(exc).strip() else type(exc).__name__
+
+
+def _attempt(
+    spark: SparkSession,
+    args: argparse.Namespace,
+    job: str,
+    compute: Compute,
+    partials: tuple[str, ...],
+    manifest: Manifest,
+    state: IngestState | None,
+    attempt: _Attempt,
+) -> None:
+    """Read + validate, compute, stage, write the quarantine, publish, commit the ledger."""
+    run_id = manifest.data["run_id"]
+    attempt.inputs = inputs = Inputs()
+    load_inputs(spark, args.raw_root, manifest, state, inputs)
+    if manifest.data["inputs"]["rental_transactions"]["valid"] == 0:
+        raise NoValidRentalsError("zero valid rentals: every rental row was rejected")
+    attempt.publisher = publisher = Publisher(spark, args.processed_root, job, run_id)
+    with manifest.timed("compute_stage"):
+        build_partials(state, inputs, partials, manifest)
+        tables = compute(inputs)
+        assert set(tables) == set(JOB_TABLES[job]), sorted(tables)
+        incremental = manifest.data["mode"] == "incremental"
+        appended = {}
+        if incremental and inputs.appended is not None:
+            appended = appended_tables(compute, inputs, partials)
+        rows = {
+            table: publisher.stage(
+                table, df, only_changed_partitions=incremental, appended=appended.get(table)
+            )
+            for table, df in tables.items()
+        }
+        if publisher.partition_changes:
+            manifest.data["partitions"] = publisher.partition_changes
+    with manifest.timed("quarantine"):
+        for name in DATASETS:
+            write_quarantine(inputs.rejected[name], args.quarantine_root, name, job, run_id)
+    with manifest.timed("publish"):
+        attempt.published = True  # from here on, a failure is never retried
+        published = publisher.publish()
+    # last: a run that failed before this point leaves the previous ledger in place
+    if state is not None:
+        manifest.data["ledger"] = state.commit(inputs.plan, run_id)
+    for table in JOB_TABLES[job]:
+        manifest.add_output(table, rows[table], published[table])
+
+
 def run_job(
     job: str,
     compute: Compute,
@@ -353,6 +443,10 @@ def run_job(
     partials: tuple[str, ...] = (),
 ) -> int:
     """Parse args, read + validate, compute, stage, publish, write the manifest; exit code.
+
+    An incremental run that fails reading its stored state (see :func:`state_unreadable`)
+    is run again once as a full run, which rebuilds the state; the manifest's ``fallback``
+    records why.
 
     ``partials``: the names (transforms.PARTIALS) ``compute`` reads from ``inputs.partials``.
     ``session``: run in an existing SparkSession (tests), which is then left running.
@@ -363,7 +457,7 @@ def run_job(
     manifest = Manifest(job, run_id, args.mode, args.engine)
     log(logging.INFO, "job_started", job=job, run_id=run_id, mode=args.mode, engine=args.engine)
     spark = None
-    inputs: Inputs | None = None
+    attempt = _Attempt()
     code, error = EXIT_FAILED, None
     try:
         state: IngestState | None = None
@@ -380,42 +474,23 @@ def run_job(
             spark = session or build_session(job)
             manifest.data["spark_conf"] = effective_settings(spark)
             state = IngestState(spark, args.processed_root, job)
-        inputs = load_inputs(spark, args.raw_root, manifest, state)
-        if manifest.data["inputs"]["rental_transactions"]["valid"] == 0:
-            raise NoValidRentalsError("zero valid rentals: every rental row was rejected")
-        publisher = Publisher(spark, args.processed_root, job, run_id)
-        with manifest.timed("compute_stage"):
-            build_partials(state, inputs, partials, manifest)
-            tables = compute(inputs)
-            assert set(tables) == set(JOB_TABLES[job]), sorted(tables)
-            incremental = manifest.data["mode"] == "incremental"
-            appended = {}
-            if incremental and inputs.appended is not None:
-                appended = appended_tables(compute, inputs, partials)
-            rows = {
-                table: publisher.stage(
-                    table, df, only_changed_partitions=incremental, appended=appended.get(table)
-                )
-                for table, df in tables.items()
-            }
-            if publisher.partition_changes:
-                manifest.data["partitions"] = publisher.partition_changes
-        with manifest.timed("quarantine"):
-            for name in DATASETS:
-                write_quarantine(inputs.rejected[name], args.quarantine_root, name, job, run_id)
-        with manifest.timed("publish"):
-            published = publisher.publish()
-        # last: a run that failed before this point leaves the previous ledger in place
-        if state is not None:
-            manifest.data["ledger"] = state.commit(inputs.plan, run_id)
-        for table in JOB_TABLES[job]:
-            manifest.add_output(table, rows[table], published[table])
+        try:
+            _attempt(spark, args, job, compute, partials, manifest, state, attempt)
+        except Exception as exc:
+            reason = state_unreadable(exc, state, attempt)
+            if reason is None:
+                raise
+            log(logging.WARNING, "state_unreadable", job=job, error=reason, effective="full")
+            attempt.discard()
+            manifest = manifest.retry("full", {"reason": "state_unreadable", "error": reason})
+            attempt = _Attempt()
+            _attempt(spark, args, job, compute, partials, manifest, state, attempt)
         code = EXIT_OK
     except InputFileError as exc:
         code, error = EXIT_INPUT, exc.as_dict()
     except Exception as exc:  # the job must end with a manifest and a clear log line
         code = EXIT_FAILED
-        error = {"type": type(exc).__name__, "message": str(exc).strip().splitlines()[0][:2000]}
+        error = {"type": type(exc).__name__, "message": _first_line(exc)}
         error.update(dataset=None, file=None, column=None)
     finally:
         data = manifest.finish(SUCCEEDED if code == EXIT_OK else FAILED, error)
@@ -447,7 +522,7 @@ def run_job(
             )
         if spark is not None and session is None:
             spark.stop()
-        elif inputs is not None:
-            for frame in inputs.cached:
+        elif attempt.inputs is not None:
+            for frame in attempt.inputs.cached:
                 uncache(frame)
     return code

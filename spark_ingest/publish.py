@@ -196,6 +196,15 @@ class Publisher:
                     link_or_copy(entry.path, os.path.join(uri, folder, entry.name))
         return {**changes, "found_by": found_by}
 
+    def discard(self) -> None:
+        """Delete everything this run staged (an attempt that failed before publishing)."""
+        if self.local:
+            shutil.rmtree(self.stage_root, ignore_errors=True)
+        else:
+            fs, path = _fs_and_path(self.spark, self.stage_root)
+            fs.delete(path, True)
+        self.staged.clear()
+
     def table_uri(self, table: str) -> str:
         return join(self.job_root, table)
 

@@ -49,6 +49,12 @@ partials of its new valid rentals; any other run builds them from every checked 
 The ledger is written only after the job's tables are published: a run that fails leaves the
 previous ledger (and the state it names), and the next run parses the same files again.
 Folders the new ledger does not name are deleted when it is written.
+
+Stored state that cannot be read (a truncated or corrupt Parquet file: a crashed writer, a
+hand-edited folder) does not need a hand-made ``--mode full`` run: the incremental run that
+fails reading it is run again at once as a full run, which rebuilds every folder
+(:func:`spark_ingest.pipeline.state_unreadable`; the manifest's ``fallback`` says why). A
+missing folder is handled without a retry, as described above.
 """
 
 from __future__ import annotations
@@ -186,6 +192,13 @@ class IngestState:
         self.parsed_root = join(self.root, PARSED_DIR)
         self.checked_root = join(self.root, CHECKED_DIR)
         self.partials_root = join(self.root, PARTIALS_DIR)
+
+    def error_line(self, message: str) -> str | None:
+        """The first line of an error ``message`` that names a file of this job's state
+        (however the file system spells the scheme: ``file:/``, ``s3://``, ``s3a://``), or
+        None. A Py4J error's own first line names no file; the Java cause below it does."""
+        marker = f"/{self.job}/{STATE_DIR}/"
+        return next((line.strip()[:2000] for line in message.splitlines() if marker in line), None)
 
     def parsed_uri(self, uri: str) -> str:
         return join(self.parsed_root, f"file_id={file_id(uri)}")

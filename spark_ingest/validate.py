@@ -227,11 +227,21 @@ def _finish(df: DataFrame) -> DataFrame:
     return df.withColumn("reason_code", F.try_element_at(F.col("reason_codes"), F.lit(1)))
 
 
+def parse_dimension(raw: DataFrame, ds: C.Dataset) -> DataFrame:
+    """Row-level half of a dimension's checks: typed columns + the reasons that depend on the
+    row alone (malformed, key present, types parse)."""
+    df = raw.select("*", *_typed_columns(ds))
+    return _with_reasons(df, _parse_checks(ds), len(ds.columns))
+
+
+def check_dimension(parsed: DataFrame, ds: C.Dataset) -> DataFrame:
+    """Set-level half: duplicate keys among the rows of :func:`parse_dimension`."""
+    return _finish(_dedupe(parsed, ds))
+
+
 def annotate_dimension(raw: DataFrame, ds: C.Dataset) -> DataFrame:
     """Typed columns + reasons for a dimension (keys present and unique, types parse)."""
-    df = raw.select("*", *_typed_columns(ds))
-    df = _with_reasons(df, _parse_checks(ds), len(ds.columns))
-    return _finish(_dedupe(df, ds))
+    return check_dimension(parse_dimension(raw, ds), ds)
 
 
 def _key_flag(valid_dim: DataFrame, key: str, flag: str) -> DataFrame:
@@ -280,9 +290,7 @@ def check_rentals(
         (locations, "location_id", typed("dropoff_location"), "_has_dropoff"),
     )
     for dim, key, fk, flag in lookups:
-        df = df.join(
-            _key_flag(dim, key, flag), on=F.col(fk) == F.col(f"_k_{flag}"), how="left"
-        ).drop(f"_k_{flag}")
+        df = df.join(_key_flag(dim, key, flag), on=F.col(fk) == F.col(f"_k_{flag}"), how="left")
     orphans = [
         (C.ORPHAN_USER, F.col("_has_user").isNull(), _detail("user_id", "is not a valid user")),
         (
@@ -320,7 +328,8 @@ def check_rentals(
             ),
         }
     )
-    df = df.drop("_has_user", "_has_vehicle", "_has_pickup", "_has_dropoff")
+    # one drop at the end: on sqlframe every operation copies the whole plan built so far
+    df = df.drop(*[name for *_, flag in lookups for name in (flag, f"_k_{flag}")])
     return _finish(_dedupe(df, ds))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 from pyspark.sql import functions as F
@@ -22,9 +23,13 @@ from spark_ingest.submit import job_args
 JOBS = {vlp.JOB: (vlp.compute, vlp.PARTIALS), uta.JOB: (uta.compute, uta.PARTIALS)}
 
 
-def run_both(spark, lake: Path, run_id: str, mode: str) -> dict[str, dict]:
+def run_both(
+    spark, lake: Path, run_id: str, mode: str, jobs: tuple[str, ...] = tuple(JOBS)
+) -> dict[str, dict]:
+    """Run ``jobs`` (default: both) in the test session; return job -> its manifest."""
     manifests = {}
-    for job, (compute, partials) in JOBS.items():
+    for job in jobs:
+        compute, partials = JOBS[job]
         args = job_args(lake, run_id, mode)
         code = run_job(job, compute, args, session=spark, partials=partials)
         manifest = json.loads((lake / "runs" / run_id / "manifests" / f"{job}.json").read_text())
@@ -60,14 +65,20 @@ def assert_close_rows(got_rows: list[tuple], want_rows: list[tuple], what: str) 
 
 
 def assert_same_outputs(
-    spark, got: Path, want: Path, run_id: str, *, same_schema: bool = False
+    spark,
+    got: Path,
+    want: Path,
+    run_id: str,
+    *,
+    same_schema: bool = False,
+    jobs: tuple[str, ...] = tuple(JOB_TABLES),
 ) -> None:
-    """Every output table and every quarantine of run ``run_id`` in lake ``got`` equals
-    lake ``want``'s (``same_schema``: the column types too, as Spark reads them)."""
+    """Every output table and every quarantine of run ``run_id`` of ``jobs`` in lake ``got``
+    equals lake ``want``'s (``same_schema``: the column types too, as Spark reads them)."""
     pairs = [
         (f"{job}.{table}", Path("data/processed") / job / table, ())
-        for job, tables in JOB_TABLES.items()
-        for table in tables
+        for job in jobs
+        for table in JOB_TABLES[job]
     ]
     pairs += [
         (
@@ -75,7 +86,7 @@ def assert_same_outputs(
             Path("data/quarantine") / dataset / f"job={job}" / f"run_id={run_id}",
             ("run_id",),
         )
-        for job in JOB_TABLES
+        for job in jobs
         for dataset in DATASETS
     ]
     for what, path, dropped in pairs:
@@ -84,3 +95,14 @@ def assert_same_outputs(
         if same_schema:
             assert sorted(got_df.dtypes) == sorted(want_df.dtypes), what
         assert_same_rows(got_df, want_df, what)
+
+
+def assert_equals_full_run(
+    spark, lake: Path, run_id: str, tmp_path: Path, jobs: tuple[str, ...] = tuple(JOBS)
+) -> None:
+    """Compare ``lake`` (after an incremental run) with a full run over a copy of its raw."""
+    reference = tmp_path / f"reference-{run_id}"
+    shutil.copytree(lake / "data" / "raw", reference / "data" / "raw")
+    run_both(spark, reference, run_id, "full", jobs)
+    assert_same_outputs(spark, lake, reference, run_id, jobs=jobs)
+    shutil.rmtree(reference)

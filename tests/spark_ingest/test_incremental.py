@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from lake_compare import JOBS, assert_close_rows, assert_same_outputs, rows_of, run_both
+from lake_compare import (
+    JOBS,
+    assert_close_rows,
+    assert_equals_full_run,
+    rows_of,
+    run_both,
+)
 
 from carrental.generate import DimensionSizes, append_day, generate
 from spark_ingest.jobs import vehicle_location_performance as vlp
@@ -30,15 +35,6 @@ RENTALS_DIR = Path("data/raw/rental_transactions")
 USERS_CSV = Path("data/raw/users/users.csv")
 FACT_DIR = Path("data/processed") / vlp.JOB / RENTALS_FACT
 STATE_DIR = Path("data/processed") / vlp.JOB / "_state"
-
-
-def assert_equals_full_run(spark, lake: Path, run_id: str, tmp_path: Path) -> None:
-    """Compare ``lake`` (after an incremental run) with a full run over a copy of its raw."""
-    reference = tmp_path / f"reference-{run_id}"
-    shutil.copytree(lake / "data" / "raw", reference / "data" / "raw")
-    run_both(spark, reference, run_id, "full")
-    assert_same_outputs(spark, lake, reference, run_id)
-    shutil.rmtree(reference)
 
 
 def assert_checked(
