@@ -376,17 +376,36 @@ class _Attempt:
             self.publisher.discard()
 
 
-def state_unreadable(exc: Exception, state: IngestState | None, attempt: _Attempt) -> str | None:
-    """If a failed run should be retried as a full run, the error line that says why: it
-    failed reading the job's stored state (a truncated or otherwise corrupt Parquet file under
-    ``_state/``, named in the error) before anything was published. Else None."""
-    if state is None or attempt.published or isinstance(exc, InputFileError):
+def state_unreadable(
+    exc: Exception, state: IngestState | None, attempt: _Attempt, mode: str
+) -> str | None:
+    """If a failed incremental run should be retried as a full run, the error line that says
+    why: it failed reading the job's stored state (a truncated or otherwise corrupt Parquet file
+    under ``_state/``, named in the error) before anything was published. Else None; a full run
+    that fails is never retried (it reads no stored state, so a second try would fail alike)."""
+    if mode != "incremental" or state is None or attempt.published:
+        return None
+    if isinstance(exc, InputFileError):
         return None
     return state.error_line(str(exc))
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:2000] if str(exc).strip() else type(exc).__name__
+_PY4J_CALL = "An error occurred while calling "
+
+
+def error_message(exc: Exception) -> str:
+    """One line for the manifest and the log: the exception's first line, and for a Py4J error
+    (whose first line, "An error occurred while calling o42.parquet.", names nothing) the Java
+    exception line and its deepest ``Caused by:``, which name the file and the reason."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    parts = [lines[0]]
+    if lines[0].startswith(_PY4J_CALL):
+        java = next((line for line in lines[1:] if line.startswith(":")), None)
+        causes = [line for line in lines[1:] if line.startswith("Caused by:")]
+        parts += [part for part in (java and java.lstrip(": "), causes and causes[-1]) if part]
+    return " | ".join(dict.fromkeys(parts))[:2000]
 
 
 def _attempt(
@@ -477,7 +496,7 @@ def run_job(
         try:
             _attempt(spark, args, job, compute, partials, manifest, state, attempt)
         except Exception as exc:
-            reason = state_unreadable(exc, state, attempt)
+            reason = state_unreadable(exc, state, attempt, manifest.data["mode"])
             if reason is None:
                 raise
             log(logging.WARNING, "state_unreadable", job=job, error=reason, effective="full")
@@ -490,7 +509,7 @@ def run_job(
         code, error = EXIT_INPUT, exc.as_dict()
     except Exception as exc:  # the job must end with a manifest and a clear log line
         code = EXIT_FAILED
-        error = {"type": type(exc).__name__, "message": _first_line(exc)}
+        error = {"type": type(exc).__name__, "message": error_message(exc)}
         error.update(dataset=None, file=None, column=None)
     finally:
         data = manifest.finish(SUCCEEDED if code == EXIT_OK else FAILED, error)

@@ -21,7 +21,7 @@ from lake_compare import assert_equals_full_run, run_both
 from carrental.generate import DimensionSizes, append_day, generate
 from spark_ingest.errors import InputFileError
 from spark_ingest.jobs import vehicle_location_performance as vlp
-from spark_ingest.pipeline import _Attempt, state_unreadable
+from spark_ingest.pipeline import _Attempt, error_message, state_unreadable
 from spark_ingest.state import IngestState
 
 PROCESSED = Path("data/processed")
@@ -97,18 +97,39 @@ def test_corrupt_state_falls_back_to_a_full_run(spark, tmp_path: Path) -> None:
 
 
 def test_only_state_read_errors_before_publishing_are_retried(tmp_path: Path) -> None:
+    inc = "incremental"
     state = IngestState(None, str(tmp_path / PROCESSED), vlp.JOB)
     cause = (
         "Caused by: org.apache.hadoop.fs.ChecksumException: Checksum error: "
         f"file:{tmp_path}/data/processed/{vlp.JOB}/_state/partials/run=s1/part-0.parquet at 0"
     )
     named = RuntimeError(f"An error occurred while calling o42.parquet.\n\tat x.y\n{cause}\n")
-    assert state_unreadable(named, state, _Attempt()) == cause
+    assert state_unreadable(named, state, _Attempt(), inc) == cause
     other_job = RuntimeError(f"reading file:/x/processed/other_job/_state/ledger.json, {vlp.JOB}")
-    assert state_unreadable(other_job, state, _Attempt()) is None
-    assert state_unreadable(RuntimeError("Java heap space"), state, _Attempt()) is None
-    assert state_unreadable(named, None, _Attempt()) is None, "no state: nothing to rebuild"
-    assert state_unreadable(named, state, _Attempt(published=True)) is None, "after publishing"
+    assert state_unreadable(other_job, state, _Attempt(), inc) is None
+    assert state_unreadable(RuntimeError("Java heap space"), state, _Attempt(), inc) is None
+    assert state_unreadable(named, None, _Attempt(), inc) is None, "no state: nothing to rebuild"
+    assert state_unreadable(named, state, _Attempt(published=True), inc) is None, "after publishing"
     state_file = f"{tmp_path}/data/processed/{vlp.JOB}/_state/ledger.json"
     bad_input = InputFileError("users", state_file, None, "a readable file", "it is not")
-    assert state_unreadable(bad_input, state, _Attempt()) is None
+    assert state_unreadable(bad_input, state, _Attempt(), inc) is None
+    assert state_unreadable(named, state, _Attempt(), "full") is None, "a full run reads no state"
+
+
+def test_error_message_of_a_failed_read_names_the_file(spark, tmp_path: Path) -> None:
+    """A Py4J error's first line names nothing; the manifest's message carries the cause."""
+    folder = tmp_path / "table"
+    spark.range(3).write.parquet(str(folder))
+    victim = sorted(folder.glob("*.parquet"))[0]
+    victim.write_bytes(b"not a parquet file\n")
+    with pytest.raises(Exception) as caught:
+        spark.read.parquet(str(folder)).count()
+    first_line = str(caught.value).strip().splitlines()[0]
+    assert victim.name not in first_line, "the fix is moot if Spark names the file itself"
+    message = error_message(caught.value)
+    assert message.startswith(first_line)
+    assert victim.name in message and "Caused by:" in message, message
+    assert "\n" not in message and len(message) <= 2000
+    plain = ValueError("first line\nsecond line")
+    assert error_message(plain) == "first line"
+    assert error_message(ValueError()) == "ValueError"
