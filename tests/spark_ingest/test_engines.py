@@ -232,6 +232,45 @@ def test_duckdb_engine_strips_and_frees_like_spark(spark, tmp_path: Path) -> Non
     assert not spill.exists()
 
 
+PARSE_SCRIPT = """
+import json, sys
+from spark_ingest import duckdb_engine
+duckdb_engine.activate()
+from spark_ingest.validate import parse_column
+spark = duckdb_engine.duckdb_session()
+out = {}
+for rule, values in json.loads(sys.argv[1]).items():
+    df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i int, x string")
+    parsed = df.select("i", parse_column("x", rule).alias("v"))
+    # DuckDB's own values: sqlframe's collect() turns a DECIMAL into a float
+    rows = sorted(spark._conn.execute(parsed.sql(dialect="duckdb")).fetchall())
+    out[rule] = [None if v is None else str(v) for _, v in rows]
+print(json.dumps(out))
+"""
+
+
+def test_duckdb_engine_parses_values_like_the_hand_worked_cases() -> None:
+    """Every typed rule on DuckDB gives test_validate.PARSE_VALUES (which Spark is held to)."""
+    from test_validate import PARSE_VALUES
+
+    cases = {rule: list(values) for rule, values in PARSE_VALUES.items()}
+    proc = subprocess.run(
+        [sys.executable, "-c", PARSE_SCRIPT, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, MEMORY_LIMIT_ENV: "1GB"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected = {
+        rule: [None if v is None else str(v) for v in values.values()]
+        for rule, values in PARSE_VALUES.items()
+    }
+    assert got == expected
+
+
 def test_duckdb_engine_rejects_a_bad_memory_limit(tmp_path: Path) -> None:
     lake = write_tiny_lake(tmp_path / "lake")
     cmd = build_command("user_transaction_analysis", lake, "mem-1", engine="duckdb")

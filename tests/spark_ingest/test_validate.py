@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -150,6 +152,32 @@ def test_parse_rules(spark, rule, cases):
     assert got == cases
 
 
+#: rule -> {raw text: the typed value expected}, worked out by hand; outer spaces are trimmed
+PARSE_VALUES = {
+    C.INTEGER: {"42": 42, " -7 ": -7, "+3": 3, "1.0": None, "2147483648": None, " ": None},
+    C.AMOUNT: {"7": Decimal("7.00"), " 12.50 ": Decimal("12.50"), "-3.1": Decimal("-3.10")},
+    C.DOUBLE: {"40.7": 40.7, " -73.9 ": -73.9, ".5": 0.5, "1e3": 1000.0, "1.2.3": None},
+    C.DATE: {"2024-02-29": date(2024, 2, 29), " 2027-01-01 ": date(2027, 1, 1), "2023-02-29": None},
+    C.TIMESTAMP: {
+        "2024-02-29 23:59:59": datetime(2024, 2, 29, 23, 59, 59),
+        "  2024-03-01 00:00:01 ": datetime(2024, 3, 1, 0, 0, 1),
+        "2024-03-01  00:00:01": None,
+    },
+}
+
+
+@pytest.mark.parametrize("rule", list(PARSE_VALUES))
+def test_parse_values(spark, rule):
+    """The typed values, for values with and without outer spaces (the untrimmed fast path and
+    the trimmed branch of ``validate._matching``)."""
+    from spark_ingest.validate import parse_column
+
+    cases = PARSE_VALUES[rule]
+    df = spark.createDataFrame([(v,) for v in cases], "x string")
+    got = {row.x: row.v for row in df.select("x", parse_column("x", rule).alias("v")).collect()}
+    assert got == cases
+
+
 RENTAL_HEADER = ",".join(C.RENTAL_TRANSACTIONS.column_names)
 RENTAL_TAIL = ",U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00"
 
@@ -188,6 +216,37 @@ def test_invalid_utf8_in_a_rental_row_is_malformed(spark, tmp_path: Path):
     rows = annotate_rentals(raw, users, vehicles, locations).collect()
     got = sorted((row.reason_code or "VALID") for row in rows)
     assert got == ["MALFORMED_ROW", "VALID"]
+
+
+def test_a_duplicate_key_counts_only_rows_valid_after_the_orphan_checks(spark, tmp_path: Path):
+    """The repeated keys are counted before the orphan joins (validate._dedupe's ``wider``); an
+    orphan must still not make its key's valid row a duplicate, nor be one itself."""
+    from spark_ingest.validate import annotate_rentals
+
+    lines = [
+        "D1,U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00",  # D1 twice, both valid
+        "D1,U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,6.00",
+        "D2,U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00",  # one valid, one orphan
+        "D2,U404,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00",
+        "D3,U1,V404,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00",  # two orphans
+        "D3,U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,9,5.00",
+    ]
+    path = tmp_path / "rentals.csv"
+    path.write_text("\n".join([RENTAL_HEADER, *lines]) + "\n", encoding="utf-8")
+    users = spark.createDataFrame([("U1",)], "user_id string")
+    vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
+    locations = spark.createDataFrame([(1,), (2,)], "location_id int")
+    raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
+    rows = annotate_rentals(raw, users, vehicles, locations).collect()
+    got = sorted((row.rental_id, row.reason_code or "VALID") for row in rows)
+    assert got == [
+        ("D1", "DUPLICATE_KEY"),
+        ("D1", "VALID"),
+        ("D2", "ORPHAN_USER"),
+        ("D2", "VALID"),
+        ("D3", "ORPHAN_DROPOFF_LOCATION"),
+        ("D3", "ORPHAN_VEHICLE"),
+    ]
 
 
 @pytest.mark.parametrize("key", ["", "   ", "\t", "\t ", " \t\t "])
