@@ -766,7 +766,8 @@ def run_bench(config: BenchConfig) -> dict:
                 results[side].runs.setdefault(job, []).append(record)
                 _log(
                     f"  {job}: exit {measurement.returncode}, wall {measurement.wall_s:.1f} s, "
-                    f"cpu {measurement.cpu_s:.1f} s, peak RSS {measurement.peak_rss_mb:.0f} MB"
+                    f"cpu {measurement.cpu_s:.1f} s, peak RSS {measurement.peak_rss_mb:.0f} MB "
+                    f"({', '.join(measurement.peak_processes) or 'n/a'})"
                 )
                 log_text = log_path.read_text(encoding="utf-8", errors="replace")
                 marker = next((m for m in UNSUPPORTED_MARKERS.get(side, ()) if m in log_text), None)

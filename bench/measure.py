@@ -7,7 +7,9 @@
 * peak RSS: a thread samples ``VmRSS`` of every descendant of this process every
   ``interval`` seconds (``/proc/<pid>/status``) and keeps the largest sum over the tree.
   A sum of RSS counts pages shared between processes (forked Python workers) more than once,
-  so it is an upper bound. Without ``/proc`` it falls back to ``ru_maxrss`` of the children,
+  so it is an upper bound. The run keeps which processes made up its peak (``peak_processes``:
+  the largest three, as ``name[pid] MB``), so a high peak can be traced to a process. Without
+  ``/proc`` it falls back to ``ru_maxrss`` of the children,
   which is the peak of the single largest child, not of the tree.
 
 The harness runs one side at a time, so "every descendant of this process" is the tree of
@@ -21,7 +23,7 @@ import resource
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 SAMPLE_INTERVAL_S = 0.2
 PROC = "/proc"
@@ -37,6 +39,8 @@ class Measurement:
     rss_method: str
     returncode: int
     samples: int
+    #: the largest processes in the peak sample, ``"java[4242] 3593"`` (MB); empty without /proc
+    peak_processes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,8 +89,19 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def tree_rss_kb(root: int) -> int:
-    return sum(rss_kb(pid) for pid in descendants(root))
+def process_name(pid: int) -> str:
+    """The kernel's short name of ``pid`` (``/proc/<pid>/comm``: ``java``, ``python3.11``)."""
+    try:
+        with open(f"{PROC}/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip() or "?"
+    except OSError:
+        return "?"
+
+
+def largest(rss_by_pid: dict[int, int], count: int = 3) -> list[str]:
+    """The ``count`` largest entries of ``{pid: kB}``, as ``name[pid] MB``."""
+    top = sorted(rss_by_pid.items(), key=lambda item: (-item[1], item[0]))[:count]
+    return [f"{process_name(pid)}[{pid}] {kb / 1024:.0f}" for pid, kb in top if kb > 0]
 
 
 class _TreeSampler(threading.Thread):
@@ -95,12 +110,16 @@ class _TreeSampler(threading.Thread):
         self.root = root
         self.interval = interval
         self.peak_kb = 0
+        self.peak_processes: list[str] = []
         self.samples = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.root))
+            rss_by_pid = {pid: rss_kb(pid) for pid in descendants(self.root)}
+            total = sum(rss_by_pid.values())
+            if total > self.peak_kb:
+                self.peak_kb, self.peak_processes = total, largest(rss_by_pid)
             self.samples += 1
             self._stop_event.wait(self.interval)
 
@@ -129,8 +148,10 @@ def measure(run: Callable[[], int], interval: float = SAMPLE_INTERVAL_S) -> Meas
         if sampler:
             sampler.stop()
     cpu = _children_cpu_s() - cpu_before
+    processes: list[str] = []
     if sampler and sampler.samples:
         peak_mb, method, samples = sampler.peak_kb / 1024, RSS_TREE, sampler.samples
+        processes = sampler.peak_processes
     else:
         # ru_maxrss is in kB on Linux and the max over all children ever: only a fallback.
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -142,4 +163,5 @@ def measure(run: Callable[[], int], interval: float = SAMPLE_INTERVAL_S) -> Meas
         rss_method=method,
         returncode=returncode,
         samples=samples,
+        peak_processes=processes,
     )

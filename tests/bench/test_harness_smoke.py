@@ -219,6 +219,13 @@ def check_report(report: dict, expected_revenue: Decimal, expected_count: int) -
                 assert row[f"{metric}_ratio"] == pytest.approx(row[metric] / base[metric], abs=1e-3)
             assert row["speedup"] == pytest.approx(base["wall_s"] / row["wall_s"], abs=1e-3)
             assert runs[0]["wall_s"] > 0 and runs[0]["peak_rss_mb"] > 0
+            # the processes of the peak sample: part of it, the largest first (a JVM on Spark)
+            processes = runs[0]["peak_processes"]
+            sizes = [int(entry.rsplit(" ", 1)[1]) for entry in processes]
+            assert processes and sizes == sorted(sizes, reverse=True), processes
+            assert sum(sizes) <= runs[0]["peak_rss_mb"] + len(sizes), processes
+            if side == BASELINE:
+                assert processes[0].startswith("java["), processes
         total = rows[(side, TOTAL)]
         assert total["wall_s"] == pytest.approx(sum(rows[(side, j)]["wall_s"] for j in JOBS))
 
