@@ -6,8 +6,12 @@
   PySpark workers that exit normally); a grandchild that is never reaped is not counted.
 * peak RSS: a thread samples ``VmRSS`` of every descendant of this process every
   ``interval`` seconds (``/proc/<pid>/status``) and keeps the largest sum over the tree.
-  A sum of RSS counts pages shared between processes (forked Python workers) more than once,
-  so it is an upper bound. The run keeps which processes made up its peak (``peak_processes``:
+  A process that has not yet left its parent's memory is not counted: a child forked or
+  spawned (``posix_spawn`` shares the address space until ``exec``) whose executable and
+  virtual size equal its parent's. The JVM spawns such children for Hadoop's shell commands,
+  and a sample that caught one counted the JVM twice (a 3.7 GB job recorded as 7.4 GB).
+  Pages shared between processes that did diverge (forked Python workers) still count once
+  per process, so the sum is an upper bound. The run keeps which processes made up its peak (``peak_processes``:
   the largest three, as ``name[pid] MB``), so a high peak can be traced to a process. Without
   ``/proc`` it falls back to ``ru_maxrss`` of the children,
   which is the peak of the single largest child, not of the tree.
@@ -27,7 +31,9 @@ from dataclasses import asdict, dataclass, field
 
 SAMPLE_INTERVAL_S = 0.2
 PROC = "/proc"
-RSS_TREE = "proc-tree VmRSS sum, sampled every 0.2 s"
+RSS_TREE = (
+    "proc-tree VmRSS sum, sampled every 0.2 s, without children still on their parent's memory"
+)
 RSS_MAXRSS = "ru_maxrss of the largest child (fallback: no /proc)"
 
 
@@ -64,10 +70,10 @@ def _parent_map() -> dict[int, int]:
     return parents
 
 
-def descendants(root: int) -> list[int]:
+def descendants(root: int, parents: dict[int, int] | None = None) -> list[int]:
     """Every live descendant of ``root`` (not ``root`` itself)."""
     children: dict[int, list[int]] = {}
-    for pid, ppid in _parent_map().items():
+    for pid, ppid in (_parent_map() if parents is None else parents).items():
         children.setdefault(ppid, []).append(pid)
     out: list[int] = []
     stack = list(children.get(root, []))
@@ -78,15 +84,42 @@ def descendants(root: int) -> list[int]:
     return out
 
 
-def rss_kb(pid: int) -> int:
+def memory_kb(pid: int) -> tuple[int, int]:
+    """(``VmRSS``, ``VmSize``) of ``pid`` in kB; zeros when it is gone."""
+    found = {"VmRSS:": 0, "VmSize:": 0}
     try:
         with open(f"{PROC}/{pid}/status", encoding="ascii", errors="replace") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                fields = line.split()
+                if fields and fields[0] in found:
+                    found[fields[0]] = int(fields[1])
     except (OSError, ValueError):
         pass
-    return 0
+    return found["VmRSS:"], found["VmSize:"]
+
+
+def _executable(pid: int) -> str | None:
+    try:
+        return os.readlink(f"{PROC}/{pid}/exe")
+    except OSError:
+        return None
+
+
+def tree_rss_kb(root: int) -> dict[int, int]:
+    """``{pid: VmRSS kB}`` of every descendant of ``root`` that holds memory of its own: a
+    child whose executable and virtual size equal its parent's (forked, or spawned and not yet
+    exec'd) shares its parent's pages and is left out."""
+    parents = _parent_map()
+    pids = descendants(root, parents)
+    memory = {pid: memory_kb(pid) for pid in [root, *pids]}
+    out = {}
+    for pid in pids:  # a descendant's parent is the root or another descendant
+        rss, size = memory[pid]
+        parent = parents[pid]
+        if size and size == memory[parent][1] and _executable(pid) == _executable(parent):
+            continue
+        out[pid] = rss
+    return out
 
 
 def process_name(pid: int) -> str:
@@ -116,7 +149,7 @@ class _TreeSampler(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            rss_by_pid = {pid: rss_kb(pid) for pid in descendants(self.root)}
+            rss_by_pid = tree_rss_kb(self.root)
             total = sum(rss_by_pid.values())
             if total > self.peak_kb:
                 self.peak_kb, self.peak_processes = total, largest(rss_by_pid)
