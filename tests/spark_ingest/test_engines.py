@@ -155,6 +155,21 @@ def test_duckdb_engine_names_the_bad_file(tmp_path: Path) -> None:
     assert manifest["error"]["column"] == "first_name"
 
 
+def run_engine_script(script: str, *args: str) -> dict:
+    """Run ``script`` in a fresh Python (sqlframe must be activated before the job code is
+    imported) with a 1 GB DuckDB buffer pool; the JSON of its last stdout line."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, MEMORY_LIMIT_ENV: "1GB"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 ENGINE_SCRIPT = """
 import json, sys
 from spark_ingest import duckdb_engine
@@ -202,16 +217,7 @@ def test_duckdb_engine_strips_and_frees_like_spark(spark, tmp_path: Path) -> Non
         .select(parse_column("user_id", C.STRING).alias("v"))
         .collect()
     ]
-    proc = subprocess.run(
-        [sys.executable, "-c", ENGINE_SCRIPT, json.dumps(STRIP_CASES), users.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, MEMORY_LIMIT_ENV: "1GB"},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_engine_script(ENGINE_SCRIPT, json.dumps(STRIP_CASES), users.as_uri())
     assert out["got"] == on_spark
     assert len(on_spark) == len(STRIP_CASES) and on_spark[0] == "U1"
     assert out["raw_rows"] == len(users.read_text().splitlines()) - 1
@@ -254,16 +260,7 @@ def test_duckdb_engine_parses_values_like_the_hand_worked_cases() -> None:
     from test_validate import PARSE_VALUES
 
     cases = {rule: list(values) for rule, values in PARSE_VALUES.items()}
-    proc = subprocess.run(
-        [sys.executable, "-c", PARSE_SCRIPT, json.dumps(cases)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, MEMORY_LIMIT_ENV: "1GB"},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    got = run_engine_script(PARSE_SCRIPT, json.dumps(cases))
     expected = {
         rule: [None if v is None else str(v) for v in values.values()]
         for rule, values in PARSE_VALUES.items()
