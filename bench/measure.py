@@ -9,12 +9,12 @@
   A process that has not yet left its parent's memory is not counted: a child forked or
   spawned (``posix_spawn`` shares the address space until ``exec``) whose executable and
   virtual size equal its parent's. The JVM spawns such children for Hadoop's shell commands,
-  and a sample that caught one counted the JVM twice (a 3.7 GB job recorded as 7.4 GB).
+  and a sample that caught one counted the JVM twice (a 2.1 GB job recorded as 4.4 GB).
   Pages shared between processes that did diverge (forked Python workers) still count once
-  per process, so the sum is an upper bound. The run keeps which processes made up its peak (``peak_processes``:
-  the largest three, as ``name[pid] MB``), so a high peak can be traced to a process. Without
-  ``/proc`` it falls back to ``ru_maxrss`` of the children,
-  which is the peak of the single largest child, not of the tree.
+  per process, so the sum is an upper bound. The run keeps the processes of its peak sample
+  (``peak_processes``: the largest three, as ``name[pid] MB``), so a high peak can be traced
+  to a process. Without ``/proc`` it falls back to ``ru_maxrss`` of the children, which is
+  the peak of the single largest child, not of the tree.
 
 The harness runs one side at a time, so "every descendant of this process" is the tree of
 the run being measured.
