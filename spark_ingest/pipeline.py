@@ -383,9 +383,12 @@ def state_unreadable(
     why: it failed reading the job's stored state (a truncated or otherwise corrupt Parquet file
     under ``_state/``, named in the error) before anything was published. Else None; a full run
     that fails is never retried (it reads no stored state, so a second try would fail alike)."""
-    if mode != "incremental" or state is None or attempt.published:
-        return None
-    if isinstance(exc, InputFileError):
+    if (
+        mode != "incremental"
+        or state is None
+        or attempt.published
+        or isinstance(exc, InputFileError)
+    ):
         return None
     return state.error_line(str(exc))
 
