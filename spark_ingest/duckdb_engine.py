@@ -145,6 +145,13 @@ def read_parquet(session: Any, uri: str) -> Any:
     return session.sql(f"select * from read_parquet({_quote(path)}, hive_partitioning = true)")
 
 
+def read_parquet_folders(session: Any, uris: list[str]) -> Any:
+    """The rows of every Parquet file under the folders ``uris``, without hive partition
+    columns (a ``segment=...`` folder name is not a column of its rows)."""
+    globs = ", ".join(_quote(os.path.join(local_path(uri), "**", "*.parquet")) for uri in uris)
+    return session.sql(f"select * from read_parquet([{globs}], hive_partitioning = false)")
+
+
 def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
     """:func:`spark_ingest.io.read_raw` on DuckDB: every contract column as text, plus
     ``_corrupt_record``, ``source_file`` and ``raw_record``, with the same meaning."""
@@ -261,12 +268,13 @@ def activate() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m spark_ingest.duckdb_engine <job> [job arguments]``."""
-    from spark_ingest.layout import JOBS
+    from spark_ingest.layout import SPARK_JOBS
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in JOBS:
+    if not args or args[0] not in SPARK_JOBS:
         print(
-            f"usage: python -m spark_ingest.duckdb_engine {{{','.join(JOBS)}}} [job arguments]",
+            "usage: python -m spark_ingest.duckdb_engine "
+            f"{{{','.join(SPARK_JOBS)}}} [job arguments]",
             file=sys.stderr,
         )
         return 2

@@ -42,3 +42,7 @@ class ReconciliationError(Exception):
 
 class NoValidRentalsError(Exception):
     """Zero valid rentals is an error, not an empty success."""
+
+
+class HandoverError(Exception):
+    """A KPI job run with ``--inputs validated`` found no usable validated inputs of its run."""

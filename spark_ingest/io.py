@@ -76,6 +76,56 @@ def _head(spark: SparkSession, uri: str, size: int) -> bytes:
         stream.close()
 
 
+def _local(uri: str) -> str | None:
+    """The file system path of a local path or ``file:`` URI, else None (``s3://``)."""
+    if uri.startswith("file:"):
+        return duckdb_local_path(uri)
+    return None if "://" in uri else os.path.abspath(uri)
+
+
+def read_text(spark: SparkSession, uri: str) -> str | None:
+    """The UTF-8 text of the file ``uri``, or None when it does not exist."""
+    path = _local(uri)
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+    fs, hpath = _fs_and_path(spark, uri)
+    if not fs.exists(hpath):
+        return None
+    stream = fs.open(hpath)
+    try:
+        return bytes(stream.readAllBytes()).decode("utf-8")
+    finally:
+        stream.close()
+
+
+def write_text(spark: SparkSession, uri: str, text: str, tag: str) -> None:
+    """Replace the file ``uri`` with ``text``: written beside it as ``<uri>.<tag>.tmp``, then
+    renamed over it (atomic locally; on S3 a reader may briefly find no file)."""
+    data = text.encode("utf-8")
+    path = _local(uri)
+    if path is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(f"{path}.{tag}.tmp", "wb") as handle:
+            handle.write(data)
+        os.replace(f"{path}.{tag}.tmp", path)
+        return
+    fs, hpath = _fs_and_path(spark, uri)
+    _, tmp = _fs_and_path(spark, f"{uri}.{tag}.tmp")
+    stream = fs.create(tmp, True)
+    try:
+        stream.write(bytearray(data))
+    finally:
+        stream.close()
+    if fs.exists(hpath):
+        fs.delete(hpath, False)
+    if not fs.rename(tmp, hpath):
+        raise OSError(f"could not rename {tmp} to {hpath}")
+
+
 def list_input_files(spark: SparkSession, dataset: str, folder: str) -> list[str]:
     """The ``*.csv`` / ``*.csv.gz`` files under ``folder`` (sorted), or raise InputFileError.
 

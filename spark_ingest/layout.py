@@ -4,6 +4,7 @@ The same layout serves a local folder and ``s3://bucket/``::
 
     <lake>/data/raw/<dataset>/*.csv[.gz]
     <lake>/data/processed/<job>/<table>/
+    <lake>/data/processed/validate_inputs/_handover/      the validated inputs of the last run
     <lake>/data/quarantine/<dataset>/job=<job>/run_id=<run_id>/
     <lake>/runs/<run_id>/
 
@@ -28,7 +29,13 @@ DATASETS: tuple[str, ...] = ("vehicles", "locations", "users", "rental_transacti
 
 VEHICLE_LOCATION_JOB = "vehicle_location_performance"
 USER_TRANSACTION_JOB = "user_transaction_analysis"
+#: the KPI jobs: each publishes tables (JOB_TABLES) and has a crawler
 JOBS: tuple[str, ...] = (VEHICLE_LOCATION_JOB, USER_TRANSACTION_JOB)
+#: validates the raw files once per run and hands the result to the KPI jobs
+#: (``--inputs validated``); it publishes no table
+VALIDATE_JOB = "validate_inputs"
+#: every entry script under ``spark_ingest/jobs/``, in the order a pipeline run starts them
+SPARK_JOBS: tuple[str, ...] = (VALIDATE_JOB, *JOBS)
 
 RENTALS_FACT = "rentals_fact"
 
@@ -40,6 +47,7 @@ JOB_TABLES: dict[str, tuple[str, ...]] = {
         "overall_transaction_statistics",
         "top_users_by_spending",
     ),
+    VALIDATE_JOB: (),
 }
 
 #: table -> partition columns (hive-style folders ``col=value``).

@@ -1,7 +1,14 @@
-"""What both entry scripts share: arguments, the one read + validation, publish, manifest.
+"""What the entry scripts share: arguments, the one read + validation, publish, manifest.
 
-Both jobs call :func:`load_inputs`, so they compute their KPIs over exactly the same valid
-rentals and write the same quarantine (under their own ``job=`` folder).
+A KPI job gets its inputs one of two ways (``--inputs``):
+
+* ``raw`` (the default): :func:`load_inputs` reads and validates the raw files itself and
+  writes the quarantine under its own ``job=`` folder;
+* ``validated``: :func:`load_validated` reads what the ``validate_inputs`` job of the same run
+  handed over (:mod:`spark_ingest.handover`), so a pipeline run validates once. The quarantine
+  is then the validate job's.
+
+Either way both KPI jobs compute over exactly the same valid rentals.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import posixpath
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,11 +26,13 @@ from pyspark.sql import functions as F
 from spark_ingest import contract as C
 from spark_ingest import duckdb_engine
 from spark_ingest.errors import InputFileError, NoValidRentalsError
+from spark_ingest.handover import read_frames, read_handover, write_frames, write_handover
 from spark_ingest.io import check_dataset_files, read_raw, to_uri
 from spark_ingest.layout import (
     DATASETS,
     JOB_TABLES,
     PARTITION_COLUMNS,
+    VALIDATE_JOB,
     join,
     new_run_id,
     validate_run_id,
@@ -30,7 +40,7 @@ from spark_ingest.layout import (
 from spark_ingest.logs import log
 from spark_ingest.manifest import FAILED, SUCCEEDED, Manifest, write_manifest
 from spark_ingest.publish import Publisher, write_quarantine
-from spark_ingest.state import IngestState, Plan
+from spark_ingest.state import IngestState, Plan, rules_version
 from spark_ingest.transforms import merge_partials, rentals_partial
 from spark_ingest.validate import (
     check_dimension,
@@ -46,6 +56,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INPUT = 3
 MODES = ("full", "incremental")
+INPUTS = ("raw", "validated")
 #: an append run's new rows up to this many are broadcast against the stored keys
 BROADCAST_NEW_ROWS = 2_000_000
 DIMENSIONS = tuple(name for name in DATASETS if name != C.RENTAL_TRANSACTIONS.name)
@@ -61,6 +72,14 @@ def parse_args(job: str, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs-root", default=None, help="default: <processed-root>/../../runs")
     parser.add_argument("--mode", choices=MODES, default="incremental")
     parser.add_argument("--engine", choices=ENGINES, default="spark")
+    if job != VALIDATE_JOB:
+        parser.add_argument(
+            "--inputs",
+            choices=INPUTS,
+            default="raw",
+            help="raw: validate the raw files; validated: read what validate_inputs handed "
+            "over in this run (same --run-id)",
+        )
     return parser.parse_args(argv)
 
 
@@ -86,6 +105,8 @@ class Inputs:
     appended: DataFrame | None = None
     #: name -> the partial aggregates of the valid rentals (transforms.PARTIALS) the job uses
     partials: dict[str, DataFrame] = field(default_factory=dict)
+    #: dataset -> its checked rows (the compact frame that valid and rejected are split from)
+    checked: dict[str, DataFrame] = field(default_factory=dict)
 
     @property
     def rentals(self) -> DataFrame:
@@ -113,6 +134,19 @@ def _count_by_reason(annotated: DataFrame) -> tuple[int, int, dict[str, int]]:
     return read, valid, {row["reason_code"]: row["n"] for row in rows if row["reason_code"]}
 
 
+def _last_ledger(state: IngestState, manifest: Manifest, inputs: str) -> dict | None:
+    """The job's last ledger when this run is incremental and the ledger was written by a run
+    that read the same kind of ``inputs``; else None, and an incremental run runs as full."""
+    ledger = state.read_ledger() if manifest.data["mode"] == "incremental" else None
+    if ledger is not None and ledger.get("inputs", "raw") != inputs:
+        log(logging.INFO, "ledger_other_inputs", job=state.job, found=ledger.get("inputs"))
+        ledger = None
+    if manifest.data["mode"] == "incremental" and ledger is None:
+        log(logging.INFO, "mode_first_run", job=manifest.data["job"], effective="full")
+        manifest.data["mode"] = "full"
+    return ledger
+
+
 def plan_run(
     state: IngestState | None, files: dict[str, list[str]], manifest: Manifest
 ) -> Plan | None:
@@ -121,10 +155,7 @@ def plan_run(
     """
     if state is None:
         return None
-    ledger = state.read_ledger() if manifest.data["mode"] == "incremental" else None
-    if manifest.data["mode"] == "incremental" and ledger is None:
-        log(logging.INFO, "mode_first_run", job=manifest.data["job"], effective="full")
-        manifest.data["mode"] = "full"
+    ledger = _last_ledger(state, manifest, "raw")
     if ledger is None:
         state.forget_all()
     plan = state.plan(files[C.RENTAL_TRANSACTIONS.name], ledger, manifest.data["run_id"])
@@ -274,6 +305,7 @@ def load_inputs(
                 annotated, release = validated_dimension(spark, ds, files[name], state, plan)
                 cached = [annotated]
             inputs.cached.extend(cached)
+            inputs.checked[name] = annotated
             try:
                 rows_read, valid_rows, by_reason = _count_by_reason(annotated)
             finally:
@@ -294,6 +326,89 @@ def load_inputs(
             )
     if plan is not None:
         manifest.data["ingest"]["dimensions"] = plan.dimension_sources
+    manifest.reconcile()
+    return inputs
+
+
+def _plan_validated(
+    spark: SparkSession,
+    state: IngestState | None,
+    handover: dict,
+    manifest: Manifest,
+    inputs: Inputs,
+) -> Plan | None:
+    """A KPI job's plan over validated inputs; sets ``inputs.appended`` when its stored
+    partials cover all but the handover's new segments.
+
+    That holds when the job's last ledger read the handover this one was planned against
+    (the tokens chain) and the validate job appended: the earlier segments are then the ones
+    the partials were built from. Any other case builds the partials from every segment.
+    """
+    if state is None:
+        return None
+    ledger = _last_ledger(state, manifest, "validated")
+    state.forget_all()  # no parsed store: the validate job keeps it (a raw run's is stale)
+    datasets = handover["datasets"]
+    plan = Plan(run_id=manifest.data["run_id"], inputs="validated")
+    plan.source_token = handover["token"]
+    plan.segments = list(datasets[C.RENTAL_TRANSACTIONS.name]["frames"])
+    plan.dimensions = {name: list(datasets[name]["frames"]) for name in DIMENSIONS}
+    how: dict = {"path": "rebuild", "reason": "no_previous_run"}
+    if ledger is not None:
+        plan.previous_segments = list(ledger["segments"])
+        plan.previous_dimensions = ledger["dimensions"]
+        plan.previous_partials = ledger["partials"]
+        seen = ledger.get("source_token")
+        if seen == handover["token"]:  # the same handover again: nothing is new
+            new: list[str] | None = []
+        elif seen == handover.get("previous_token") and handover.get("check") == "append":
+            new = [uri for uri in plan.segments if uri not in plan.previous_segments]
+        else:
+            new = None
+        chained = new is not None and plan.previous_segments == [
+            uri for uri in plan.segments if uri not in new
+        ]
+        if chained and plan.dimensions == plan.previous_dimensions:
+            assert new is not None
+            inputs.appended = read_frames(spark, new or plan.segments[:1])
+            if not new:
+                inputs.appended = inputs.appended.limit(0)
+            how = {"path": "append", "reason": None, "new_segments": len(new)}
+        else:
+            how["reason"] = "not_chained" if new is None else "segments_or_dimensions_differ"
+    how["segments"] = len(plan.segments)
+    manifest.data["ingest"]["check"] = how
+    log(logging.INFO, "validated_inputs_plan", job=manifest.data["job"], **how)
+    return plan
+
+
+def load_validated(
+    spark: SparkSession,
+    processed_root: str,
+    manifest: Manifest,
+    state: IngestState | None,
+    inputs: Inputs,
+) -> Inputs:
+    """Fill ``inputs`` from what the ``validate_inputs`` job of this run handed over
+    (:mod:`spark_ingest.handover`): its checked rows and its counts, so the manifest reconciles
+    the same numbers. Raises HandoverError when there is no handover of this run."""
+    with manifest.timed("check_files"):
+        handover = read_handover(spark, processed_root, manifest.data["run_id"], rules_version())
+    manifest.data["ingest"] = {"inputs": "validated", "handover_token": handover["token"]}
+    with manifest.timed("read_validate"):
+        for name in DATASETS:
+            entry = handover["datasets"][name]
+            checked = read_frames(spark, entry["frames"])
+            inputs.checked[name] = checked
+            inputs.valid[name], inputs.rejected[name] = split(checked, C.CONTRACT[name])
+            manifest.add_input(
+                name,
+                entry["files"],
+                entry["rows_read"],
+                entry["valid"],
+                entry["rejected_by_reason"],
+            )
+        inputs.plan = _plan_validated(spark, state, handover, manifest, inputs)
     manifest.reconcile()
     return inputs
 
@@ -424,9 +539,16 @@ def _attempt(
     """Read + validate, compute, stage, write the quarantine, publish, commit the ledger."""
     run_id = manifest.data["run_id"]
     attempt.inputs = inputs = Inputs()
-    load_inputs(spark, args.raw_root, manifest, state, inputs)
+    validated = getattr(args, "inputs", "raw") == "validated"
+    if validated:
+        load_validated(spark, args.processed_root, manifest, state, inputs)
+    else:
+        load_inputs(spark, args.raw_root, manifest, state, inputs)
     if manifest.data["inputs"]["rental_transactions"]["valid"] == 0:
         raise NoValidRentalsError("zero valid rentals: every rental row was rejected")
+    if job == VALIDATE_JOB:
+        _hand_over(spark, args, manifest, state, attempt)
+        return
     attempt.publisher = publisher = Publisher(spark, args.processed_root, job, run_id)
     with manifest.timed("compute_stage"):
         build_partials(state, inputs, partials, manifest)
@@ -445,8 +567,10 @@ def _attempt(
         if publisher.partition_changes:
             manifest.data["partitions"] = publisher.partition_changes
     with manifest.timed("quarantine"):
-        for name in DATASETS:
-            write_quarantine(inputs.rejected[name], args.quarantine_root, name, job, run_id)
+        if validated:
+            manifest.data["quarantine"] = f"written by {VALIDATE_JOB} (run {run_id})"
+        else:
+            _write_quarantine(inputs, args, job, run_id)
     with manifest.timed("publish"):
         attempt.published = True  # from here on, a failure is never retried
         published = publisher.publish()
@@ -455,6 +579,48 @@ def _attempt(
         manifest.data["ledger"] = state.commit(inputs.plan, run_id)
     for table in JOB_TABLES[job]:
         manifest.add_output(table, rows[table], published[table])
+
+
+def _write_quarantine(inputs: Inputs, args: argparse.Namespace, job: str, run_id: str) -> None:
+    for name in DATASETS:
+        write_quarantine(inputs.rejected[name], args.quarantine_root, name, job, run_id)
+
+
+def _hand_over(
+    spark: SparkSession,
+    args: argparse.Namespace,
+    manifest: Manifest,
+    state: IngestState | None,
+    attempt: _Attempt,
+) -> None:
+    """The validate job's end: the quarantine, its ledger, then the handover naming the
+    checked rows (the ledger's own segments and snapshots, or, without state, frames written
+    for this run) for the KPI jobs of the same run."""
+    inputs, run_id = attempt.inputs, manifest.data["run_id"]
+    assert inputs is not None
+    with manifest.timed("quarantine"):
+        _write_quarantine(inputs, args, VALIDATE_JOB, run_id)
+    with manifest.timed("publish"):
+        attempt.published = True  # from here on, a failure is never retried
+        plan = inputs.plan
+        if state is not None and plan is not None:
+            manifest.data["ledger"] = state.commit(plan, run_id)
+            frames = {
+                name: [state.dimension_uri(name, plan.dimension_snapshots[name])]
+                for name in DIMENSIONS
+            }
+            frames[C.RENTAL_TRANSACTIONS.name] = [state.segment_uri(s) for s in plan.segments]
+            lineage = {
+                "token": plan.token,
+                "previous_token": plan.previous_token,
+                "check": manifest.data["ingest"]["check"]["path"],
+            }
+        else:
+            frames = write_frames(args.processed_root, run_id, inputs.checked)
+            lineage = {"token": uuid.uuid4().hex, "previous_token": None, "check": "full"}
+        manifest.data["handover"] = write_handover(
+            spark, args.processed_root, manifest.data, frames, rules_version(), lineage
+        )
 
 
 def run_job(

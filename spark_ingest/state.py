@@ -1,6 +1,13 @@
 """Incremental state of one job: the ingest ledger, the parsed store, the checked segments,
 the partial aggregates and the dimension snapshots.
 
+In a pipeline run the ``validate_inputs`` job keeps the ledger, the parsed store, the checked
+segments and the dimension snapshots; the KPI jobs, reading its handover
+(:mod:`spark_ingest.handover`, ``--inputs validated``), keep only their partials and a ledger
+whose ``segments`` and ``dimensions`` are the URIs of the frames they read (``inputs:
+validated``, and the handover's ``token`` as ``source_token``). A job run on its own keeps all
+of it.
+
 All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and readers skip it)::
 
     _state/ledger.json                              every processed raw rentals file
@@ -63,15 +70,15 @@ import hashlib
 import importlib
 import json
 import logging
-import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_ingest import contract, transforms, validate
-from spark_ingest.io import _fs_and_path, to_uri
-from spark_ingest.layout import JOBS, join
+from spark_ingest.io import _fs_and_path, read_text, to_uri, write_text
+from spark_ingest.layout import SPARK_JOBS, join
 from spark_ingest.logs import log
 from spark_ingest.publish import is_local, local_path
 
@@ -98,7 +105,7 @@ def rules_version(job: str | None = None) -> str:
     code is not reused (the next run is full). Read through the module loaders, so it also
     works from the zip shipped to EMR."""
     modules = list(STATE_MODULES)
-    if job in JOBS:
+    if job in SPARK_JOBS:
         modules.append(importlib.import_module(f"spark_ingest.jobs.{job}"))
     digest = hashlib.sha256()
     for module in modules:
@@ -155,6 +162,15 @@ class Plan:
     dimension_snapshots: dict[str, str] = field(default_factory=dict)
     #: dimension -> "snapshot" (same files: the stored rows) or "validated" (this run)
     dimension_sources: dict[str, str] = field(default_factory=dict)
+    #: what the run read: "raw" files, or the "validated" inputs of validate_inputs (then
+    #: ``segments`` and ``dimensions`` hold the URIs of the handed-over frames)
+    inputs: str = "raw"
+    #: a new id for this run's ledger, and the id of the ledger it planned against: a KPI job
+    #: reading validated inputs merges an append run's segments only when the handover it
+    #: read last is the one this handover was planned against (``source_token``)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    previous_token: str | None = None
+    source_token: str | None = None
 
     def append_blocker(self) -> str | None:
         """Why this run must recheck every stored row (None: appending is exact)."""
@@ -205,14 +221,9 @@ class IngestState:
 
     def read_ledger(self) -> dict | None:
         """The last committed ledger, or None (no successful run yet, or state wiped)."""
-        fs, path = _fs_and_path(self.spark, self.ledger_uri)
-        if not fs.exists(path):
+        text = read_text(self.spark, self.ledger_uri)
+        if text is None:
             return None
-        stream = fs.open(path)
-        try:
-            text = bytes(stream.readAllBytes()).decode("utf-8")
-        finally:
-            stream.close()
         try:
             ledger = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -259,6 +270,7 @@ class IngestState:
             plan.previous_dimensions = ledger["dimensions"]
             plan.previous_partials = ledger["partials"]
             plan.previous_dimension_snapshots = ledger["dimension_snapshots"]
+            plan.previous_token = ledger.get("token")
         return plan
 
     def fingerprint_dimensions(self, plan: Plan, files: dict[str, list[str]]) -> None:
@@ -388,26 +400,11 @@ class IngestState:
             "segments": plan.segments,
             "partials": plan.partials,
             "dimension_snapshots": plan.dimension_snapshots,
+            "inputs": plan.inputs,
+            "token": plan.token,
+            "source_token": plan.source_token,
         }
-        data = json.dumps(ledger, indent=2, sort_keys=True).encode("utf-8")
-        if is_local(self.ledger_uri):
-            target = local_path(self.ledger_uri)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(f"{target}.{run_id}.tmp", "wb") as handle:
-                handle.write(data)
-            os.replace(f"{target}.{run_id}.tmp", target)
-            self._prune_unlisted(plan)
-            return self.ledger_uri
-        fs, path = _fs_and_path(self.spark, self.ledger_uri)
-        _, tmp = _fs_and_path(self.spark, f"{self.ledger_uri}.{run_id}.tmp")
-        stream = fs.create(tmp, True)
-        try:
-            stream.write(data)
-        finally:
-            stream.close()
-        if fs.exists(path):
-            fs.delete(path, False)
-        if not fs.rename(tmp, path):
-            raise OSError(f"could not rename {tmp} to {path}")
+        text = json.dumps(ledger, indent=2, sort_keys=True)
+        write_text(self.spark, self.ledger_uri, text, run_id)
         self._prune_unlisted(plan)
         return self.ledger_uri

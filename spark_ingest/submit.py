@@ -22,11 +22,11 @@ from typing import IO
 
 from spark_ingest.conf import SPARK_CONF
 from spark_ingest.layout import (
-    JOBS,
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
     RAW_PREFIX,
     RUNS_PREFIX,
+    SPARK_JOBS,
     validate_run_id,
 )
 from spark_ingest.logs import log
@@ -55,8 +55,8 @@ def spark_submit_executable() -> str:
 
 
 def entry_script(job: str) -> Path:
-    if job not in JOBS:
-        raise ValueError(f"unknown job {job!r}: expected one of {', '.join(JOBS)}")
+    if job not in SPARK_JOBS:
+        raise ValueError(f"unknown job {job!r}: expected one of {', '.join(SPARK_JOBS)}")
     return JOBS_DIR / f"{job}.py"
 
 

@@ -1,4 +1,4 @@
-"""`carrental spark`: run one of the two Spark jobs locally through spark-submit."""
+"""`carrental spark`: run one of the Spark jobs locally through spark-submit."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ import typer
 
 from carrental import console
 from carrental.errors import CarrentalError, InputError, UsageError
-from spark_ingest.layout import JOBS, new_run_id, runs_uri, validate_run_id
+from spark_ingest.layout import SPARK_JOBS, VALIDATE_JOB, new_run_id, runs_uri, validate_run_id
 
 SPARK_HELP = """Run a Spark job (spark-submit, local[2]) against a lake folder.
 
-JOB is vehicle_location_performance or user_transaction_analysis (hyphens work too). \
-The job reads LAKE/data/raw, quarantines bad rows under LAKE/data/quarantine, publishes \
-its tables under LAKE/data/processed/JOB/ and writes LAKE/runs/RUN_ID/manifests/JOB.json. \
-Its log is kept in LAKE/runs/RUN_ID/logs/JOB.log.
+JOB is vehicle_location_performance or user_transaction_analysis (the KPI jobs), or \
+validate_inputs (hyphens work too). A KPI job reads LAKE/data/raw, quarantines bad rows \
+under LAKE/data/quarantine, publishes its tables under LAKE/data/processed/JOB/ and writes \
+LAKE/runs/RUN_ID/manifests/JOB.json. With --inputs validated it reads instead what \
+validate_inputs checked in the same run (same --run-id), as `carrental run` does. Its log \
+is kept in LAKE/runs/RUN_ID/logs/JOB.log.
 
 Exit codes: 0 success, 3 bad input file (missing file or column, unreadable header), \
 1 any other failure (including zero valid rentals), 4 Java missing.
@@ -28,6 +30,9 @@ Examples:
 
   carrental spark user-transaction-analysis --lake-dir lake --run-id 20240501T060000Z-demo
 
+  carrental spark validate-inputs --lake-dir lake --run-id r1 && \
+carrental spark vehicle-location-performance --lake-dir lake --run-id r1 --inputs validated
+
   carrental --json spark vehicle-location-performance --lake-dir lake | jq .outputs
 """
 
@@ -37,8 +42,8 @@ EXIT_INPUT = 3
 def resolve_job(name: str) -> str:
     """Accept ``vehicle_location_performance`` and ``vehicle-location-performance``."""
     job = name.strip().replace("-", "_")
-    if job not in JOBS:
-        raise UsageError(f"unknown job {name!r}", hint=f"choose one of: {', '.join(JOBS)}")
+    if job not in SPARK_JOBS:
+        raise UsageError(f"unknown job {name!r}", hint=f"choose one of: {', '.join(SPARK_JOBS)}")
     return job
 
 
@@ -89,6 +94,7 @@ def run_spark_job(
     run_id: str | None = None,
     mode: str = "incremental",
     engine: str = "spark",
+    inputs: str = "raw",
 ) -> dict[str, Any]:
     """Run ``job`` and return its manifest; raise CarrentalError on failure."""
     from carrental.java import ensure_java
@@ -102,11 +108,16 @@ def run_spark_job(
             f"no raw data under {lake_dir / 'data' / 'raw'}",
             hint=f"generate some: carrental generate --lake-dir {lake_dir} --transactions 20000",
         )
+    if inputs == "validated" and job == VALIDATE_JOB:
+        raise UsageError(f"{VALIDATE_JOB} reads the raw files", hint="drop --inputs validated")
     if engine == "spark":
         ensure_java()
     console.info(f"running {job} (run {run_id}) ...")
     with SparkProgress(job) as progress:
-        proc = submit_job(job, lake_dir, run_id, mode=mode, engine=engine, on_line=progress)
+        extra = ["--inputs", inputs] if job != VALIDATE_JOB else []
+        proc = submit_job(
+            job, lake_dir, run_id, mode=mode, engine=engine, extra_args=extra, on_line=progress
+        )
     manifest_path = Path(runs_uri(str(lake_dir.resolve()), run_id)) / "manifests" / f"{job}.json"
     log_path = Path(runs_uri(str(lake_dir.resolve()), run_id)) / "logs" / f"{job}.log"
     if proc.returncode != 0:
@@ -123,7 +134,10 @@ def register(app: typer.Typer) -> None:
     @app.command("spark", help=SPARK_HELP)
     def spark(
         job: Annotated[
-            str, typer.Argument(help="vehicle_location_performance or user_transaction_analysis")
+            str,
+            typer.Argument(
+                help="vehicle_location_performance, user_transaction_analysis or validate_inputs"
+            ),
         ],
         lake_dir: Annotated[
             Path, typer.Option("--lake-dir", help="Lake folder.", metavar="<path>")
@@ -140,10 +154,20 @@ def register(app: typer.Typer) -> None:
                 "--engine", help="spark, or duckdb: the same job code on DuckDB (sqlframe)."
             ),
         ] = "spark",
+        inputs: Annotated[
+            str,
+            typer.Option(
+                "--inputs",
+                help="raw (default): validate the raw files; validated: read what "
+                "validate_inputs checked in this run (same --run-id).",
+            ),
+        ] = "raw",
     ) -> None:
+        if inputs not in ("raw", "validated"):
+            raise UsageError(f"unknown inputs {inputs!r}", hint="use --inputs raw or validated")
         if mode not in ("full", "incremental"):
             raise UsageError(f"unknown mode {mode!r}", hint="use --mode full or --mode incremental")
         if engine not in ("spark", "duckdb"):
             raise UsageError(f"unknown engine {engine!r}", hint="use --engine spark or duckdb")
-        manifest = run_spark_job(job, lake_dir, run_id, mode, engine)
+        manifest = run_spark_job(job, lake_dir, run_id, mode, engine, inputs)
         console.result(manifest, _summary(manifest))

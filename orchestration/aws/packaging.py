@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spark_ingest.layout import JOBS
+from spark_ingest.layout import SPARK_JOBS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL_RELPATH = "orchestration/statemachine/car_rental_pipeline.asl.json"
@@ -125,7 +125,7 @@ def build_artifacts(
     staging = Path(tempfile.mkdtemp(prefix="carrental-package-"))
     try:
         files: dict[str, Path] = {}
-        for job in JOBS:
+        for job in SPARK_JOBS:
             script = _require(library / "jobs" / f"{job}.py", f"the entry script of {job}")
             files[JOB_SCRIPT_KEY.format(job=job)] = shutil.copyfile(
                 script, _mkparent(staging / JOB_SCRIPT_KEY.format(job=job))

@@ -140,12 +140,12 @@ class LocalBindings:
 
     def emr_start_job_run(self, params: dict, ctx: TaskContext) -> dict:
         from carrental.progress import SparkProgress
-        from spark_ingest.layout import JOBS
+        from spark_ingest.layout import SPARK_JOBS
         from spark_ingest.submit import submit_job
 
         driver = params["JobDriver"]["SparkSubmit"]
         job = PurePosixPath(driver["EntryPoint"]).stem
-        if job not in JOBS:
+        if job not in SPARK_JOBS:
             raise TaskFailure(
                 "States.TaskFailed", f"unknown job entry point {driver['EntryPoint']}"
             )
@@ -163,6 +163,7 @@ class LocalBindings:
                 run_id,
                 mode=args.get("mode", "incremental"),
                 engine=self.engine,
+                extra_args=["--inputs", args["inputs"]] if "inputs" in args else [],
                 timeout=float(timeout) * 60 if timeout else None,
                 on_line=progress,
             )

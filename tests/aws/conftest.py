@@ -52,7 +52,7 @@ def aws_credentials(monkeypatch):
 
 @pytest.fixture
 def fake_repo(tmp_path: Path) -> Path:
-    """A minimal checkout: two entry scripts, a library module, a dbt project, the ASL."""
+    """A minimal checkout: the entry scripts, a library module, a dbt project, the ASL."""
     root = tmp_path / "repo"
     jobs = root / "spark_ingest" / "jobs"
     jobs.mkdir(parents=True)
@@ -61,7 +61,7 @@ def fake_repo(tmp_path: Path) -> Path:
     (root / "spark_ingest" / "__pycache__").mkdir()
     (root / "spark_ingest" / "__pycache__" / "layout.cpython-311.pyc").write_bytes(b"junk")
     (jobs / "__init__.py").write_text("")
-    for job in ("vehicle_location_performance", "user_transaction_analysis"):
+    for job in ("validate_inputs", "vehicle_location_performance", "user_transaction_analysis"):
         (jobs / f"{job}.py").write_text(f"print('{job}')\n")
     (root / "dbt_project.yml").write_text("name: carrental\n")
     (root / "profiles.example.yml").write_text("carrental: {}\n")

@@ -78,7 +78,7 @@ def _job_of(task: dict[str, Any]) -> str:
 
 def test_one_emr_task_per_job_with_the_packaged_entry_point_and_py_files():
     jobs = sorted(_job_of(task) for task in EMR_TASKS.values())
-    assert jobs == sorted(layout.JOBS)
+    assert jobs == sorted(layout.SPARK_JOBS)
     for task in EMR_TASKS.values():
         job = _job_of(task)
         spark = task["Parameters"]["JobDriver"]["SparkSubmit"]

@@ -105,6 +105,7 @@ def test_deploy_drives_change_sets_on_moto(aws_credentials, bundle, tmp_path):
         assert keys == {
             f"{bundle.prefix}/{name}"
             for name in (
+                "jobs/validate_inputs.py",
                 "jobs/vehicle_location_performance.py",
                 "jobs/user_transaction_analysis.py",
                 "spark_ingest.zip",

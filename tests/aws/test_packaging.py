@@ -16,6 +16,7 @@ from orchestration.aws.packaging import build_artifacts, upload_artifacts
 from .conftest import REGION
 
 EXPECTED_FILES = {
+    "jobs/validate_inputs.py",
     "jobs/vehicle_location_performance.py",
     "jobs/user_transaction_analysis.py",
     "spark_ingest.zip",
@@ -55,6 +56,7 @@ def test_zips_hold_the_library_and_the_dbt_project_only(fake_repo, tmp_path):
         "spark_ingest/__init__.py",
         "spark_ingest/jobs/__init__.py",
         "spark_ingest/jobs/user_transaction_analysis.py",
+        "spark_ingest/jobs/validate_inputs.py",
         "spark_ingest/jobs/vehicle_location_performance.py",
         "spark_ingest/layout.py",
     ]

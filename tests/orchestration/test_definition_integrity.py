@@ -29,6 +29,7 @@ DETERMINISTIC = {
     "CodeBuild.BuildFailed",
     "Glue.CrawlFailed",
     "Glue.EntityNotFoundException",
+    "ValidateInputsFailed",
     "VehicleLocationJobFailed",
     "UserTransactionJobFailed",
     "VehicleLocationCrawlerFailed",
@@ -41,6 +42,7 @@ TRANSIENT = re.compile(
     r"|CrawlerRunning|AccountLimitExceeded|^States\.Timeout$"
 )
 FAIL_ERRORS = {
+    "ValidateInputsFailed",
     "VehicleLocationJobFailed",
     "UserTransactionJobFailed",
     "VehicleLocationCrawlerFailed",
@@ -153,11 +155,26 @@ def test_top_level_parallels_catch_everything():
         assert catches[-1]["Next"] == "NotifyPipelineFailed"
 
 
+def test_validation_runs_once_before_both_kpi_jobs():
+    """ValidateInputs runs after the input is normalised and before RunSparkJobs; if it fails,
+    its Catch alerts and fails the run, so neither KPI job starts."""
+    states = RAW["States"]
+    assert states["MergeInput"]["Next"] == "ValidateInputs"
+    validate = states["ValidateInputs"]
+    assert validate["Next"] == "RunSparkJobs"
+    assert [c["Next"] for c in validate["Catch"]] == ["NotifyValidateInputsFailed"]
+    assert states["NotifyValidateInputsFailed"]["Next"] == "ValidateInputsFailed"
+    assert states["ValidateInputsFailed"]["Type"] == "Fail"
+    branches = [b["StartAt"] for b in states["RunSparkJobs"]["Branches"]]
+    assert branches == ["VehicleLocationJob", "UserTransactionJob"]
+
+
 def test_emr_tasks_match_the_job_cli():
     states = {n: s for _, n, s in iter_states(RAW)}
-    for task, job in (
-        ("VehicleLocationJob", "vehicle_location_performance"),
-        ("UserTransactionJob", "user_transaction_analysis"),
+    for task, job, inputs in (
+        ("ValidateInputs", "validate_inputs", ""),
+        ("VehicleLocationJob", "vehicle_location_performance", ", '--inputs', 'validated'"),
+        ("UserTransactionJob", "user_transaction_analysis", ", '--inputs', 'validated'"),
     ):
         params = states[task]["Parameters"]
         assert states[task]["Resource"] == "arn:aws:states:::emr-serverless:startJobRun.sync"
@@ -174,7 +191,7 @@ def test_emr_tasks_match_the_job_cli():
             "'--processed-root', 's3://${DataBucket}/data/processed', "
             "'--quarantine-root', 's3://${DataBucket}/data/quarantine', "
             "'--run-id', $.args.run_id, '--runs-root', 's3://${DataBucket}/runs', "
-            "'--mode', $.args.mode)"
+            f"'--mode', $.args.mode{inputs})"
         )
         log_uri = params["ConfigurationOverrides"]["MonitoringConfiguration"][
             "S3MonitoringConfiguration"

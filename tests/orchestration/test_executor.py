@@ -58,10 +58,28 @@ def test_execution_input_overrides_defaults_and_reaches_job_arguments(definition
     assert args[args.index("--mode") + 1] == "incremental"
     assert args[args.index("--raw-root") + 1] == "s3://local-lake/data/raw"
     assert len(emr[0]["ClientToken"]) == 36 and emr[0]["ClientToken"] != emr[1]["ClientToken"]
-    assert {p["Name"] for p in emr} == {
+    assert emr[0]["Name"] == "validate_inputs-r-42"  # validated once, before the KPI jobs
+    assert {p["Name"] for p in emr[1:]} == {
         "vehicle_location_performance-r-42",
         "user_transaction_analysis-r-42",
     }
+    for params in emr[1:]:
+        kpi_args = params["JobDriver"]["SparkSubmit"]["EntryPointArguments"]
+        assert kpi_args[kpi_args.index("--inputs") + 1] == "validated"
+        assert kpi_args[kpi_args.index("--run-id") + 1] == "r-42"  # the validate job's run
+
+
+def test_validation_failure_stops_both_kpi_jobs(definition, fakes):
+    fakes.fail_job = "validate_inputs"
+    result = run(definition, fakes)
+    assert result.status == "FAILED"
+    assert result.error == "ValidateInputsFailed"
+    assert "boom" in json.loads(result.cause)["ValidateInputs"]["Cause"]
+    [alert] = fakes.published()
+    assert "ValidateInputs" in alert["Message"] and "boom" in alert["Message"]
+    emr = [p["Name"] for r, p in fakes.calls if r == EMR_START_JOB_RUN]
+    assert emr == ["validate_inputs-exec-1"]  # no KPI job started
+    assert "RunSparkJobs" not in entered(result.events)
 
 
 def test_job_a_failure_is_caught_alerted_and_named(definition, fakes):
@@ -128,14 +146,14 @@ def test_retry_gives_up_after_max_attempts_and_respects_max_delay(definition, fa
     sleeps: list[float] = []
     executor = Executor(definition, handlers, wait_factor=1, sleep=sleeps.append, rng=lambda: 1.0)
     result = executor.run({}, "exec-1")
-    assert result.error in {"VehicleLocationJobFailed", "UserTransactionJobFailed"}
+    assert result.error == "ValidateInputsFailed"  # the first EMR task: nothing after it ran
     retries = [
         e["taskScheduledEventDetails"]["retry"]["backoffSeconds"]
         for e in result.events
         if e["type"] == "TaskScheduled" and "retry" in e["taskScheduledEventDetails"]
     ]
-    # each branch: 30, 60, 120 (MaxAttempts 3, MaxDelaySeconds 300 not reached)
-    assert sorted(set(retries)) == [30.0, 60.0, 120.0]
+    # 30, 60, 120 (MaxAttempts 3, MaxDelaySeconds 300 not reached)
+    assert retries == [30.0, 60.0, 120.0]
 
 
 def test_max_delay_caps_backoff():

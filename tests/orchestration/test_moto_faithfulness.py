@@ -30,6 +30,11 @@ ROLE = "arn:aws:iam::123456789012:role/sfn"
 # Scenario -> (stand-in overrides, fake configuration, expected final error)
 SCENARIOS = {
     "success": ({}, {}, None),
+    "validation_fails": (
+        {"ValidateInputs": "fail"},
+        {"fail_job": "validate_inputs"},
+        "ValidateInputsFailed",
+    ),
     "job_a_fails": (
         {"VehicleLocationJob": "fail"},
         {"fail_job": "vehicle_location_performance"},

@@ -280,7 +280,7 @@ def test_corrupt_vehicles_csv_fails_before_touching_outputs(lake, good):
             p.write_bytes(data)
     assert proc.returncode == 1
     record = execution(lake, "e2e-corrupt")
-    assert record["error"] in {"VehicleLocationJobFailed", "UserTransactionJobFailed"}
+    assert record["error"] == "ValidateInputsFailed"  # validated once: no KPI job started
     assert record["error"] in proc.stderr
     texts = " ".join(a["message"] for a in alerts(lake, "e2e-corrupt"))
     assert "vehicles" in texts and "brand" in texts

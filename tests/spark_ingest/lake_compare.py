@@ -15,22 +15,39 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from spark_ingest.jobs import user_transaction_analysis as uta
+from spark_ingest.jobs import validate_inputs as vi
 from spark_ingest.jobs import vehicle_location_performance as vlp
-from spark_ingest.layout import DATASETS, JOB_TABLES
+from spark_ingest.layout import DATASETS, JOB_TABLES, JOBS, VALIDATE_JOB
 from spark_ingest.pipeline import EXIT_OK, run_job
 from spark_ingest.submit import job_args
 
-JOBS = {vlp.JOB: (vlp.compute, vlp.PARTIALS), uta.JOB: (uta.compute, uta.PARTIALS)}
+ENTRY = {
+    vlp.JOB: (vlp.compute, vlp.PARTIALS),
+    uta.JOB: (uta.compute, uta.PARTIALS),
+    vi.JOB: (vi.compute, ()),
+}
+VALIDATED = ["--inputs", "validated"]
+#: a quarantine row's columns naming the job and run that wrote it (compared by the folder)
+QUARANTINE_RUN_COLUMNS = ("run_id", "job")
 
 
 def run_both(
-    spark, lake: Path, run_id: str, mode: str, jobs: tuple[str, ...] = tuple(JOBS)
+    spark,
+    lake: Path,
+    run_id: str,
+    mode: str,
+    jobs: tuple[str, ...] = JOBS,
+    *,
+    validated: bool = False,
 ) -> dict[str, dict]:
-    """Run ``jobs`` (default: both) in the test session; return job -> its manifest."""
+    """Run ``jobs`` (default: both KPI jobs) in the test session; return job -> its manifest.
+    ``validated``: run validate_inputs first and the KPI jobs with ``--inputs validated``."""
     manifests = {}
-    for job in jobs:
-        compute, partials = JOBS[job]
+    for job in (VALIDATE_JOB, *jobs) if validated else jobs:
+        compute, partials = ENTRY[job]
         args = job_args(lake, run_id, mode)
+        if validated and job != VALIDATE_JOB:
+            args += VALIDATED
         code = run_job(job, compute, args, session=spark, partials=partials)
         manifest = json.loads((lake / "runs" / run_id / "manifests" / f"{job}.json").read_text())
         assert code == EXIT_OK, manifest["error"]
@@ -71,38 +88,55 @@ def assert_same_outputs(
     run_id: str,
     *,
     same_schema: bool = False,
-    jobs: tuple[str, ...] = tuple(JOB_TABLES),
+    jobs: tuple[str, ...] = JOBS,
+    got_quarantine_job: str | None = None,
 ) -> None:
     """Every output table and every quarantine of run ``run_id`` of ``jobs`` in lake ``got``
-    equals lake ``want``'s (``same_schema``: the column types too, as Spark reads them)."""
+    equals lake ``want``'s (``same_schema``: the column types too, as Spark reads them).
+    ``got_quarantine_job``: ``got``'s quarantine is that job's (validate_inputs), one copy
+    compared with each of ``want``'s."""
     pairs = [
         (f"{job}.{table}", Path("data/processed") / job / table, ())
         for job in jobs
         for table in JOB_TABLES[job]
     ]
+    pairs = [(what, path, path, dropped) for what, path, dropped in pairs]
     pairs += [
         (
             f"quarantine {dataset} of {job}",
-            Path("data/quarantine") / dataset / f"job={job}" / f"run_id={run_id}",
-            ("run_id",),
+            Path("data/quarantine") / dataset / f"job={got_quarantine_job or job}",
+            Path("data/quarantine") / dataset / f"job={job}",
+            QUARANTINE_RUN_COLUMNS,
         )
         for job in jobs
         for dataset in DATASETS
     ]
-    for what, path, dropped in pairs:
-        got_df = spark.read.parquet(str(got / path)).drop(*dropped)
-        want_df = spark.read.parquet(str(want / path)).drop(*dropped)
+    for what, got_path, want_path, dropped in pairs:
+        quarantine = dropped == QUARANTINE_RUN_COLUMNS
+        got_path, want_path = (
+            (p / f"run_id={run_id}" if quarantine else p) for p in (got_path, want_path)
+        )
+        got_df = spark.read.parquet(str(got / got_path)).drop(*dropped)
+        want_df = spark.read.parquet(str(want / want_path)).drop(*dropped)
         if same_schema:
             assert sorted(got_df.dtypes) == sorted(want_df.dtypes), what
         assert_same_rows(got_df, want_df, what)
 
 
 def assert_equals_full_run(
-    spark, lake: Path, run_id: str, tmp_path: Path, jobs: tuple[str, ...] = tuple(JOBS)
+    spark,
+    lake: Path,
+    run_id: str,
+    tmp_path: Path,
+    jobs: tuple[str, ...] = JOBS,
+    got_quarantine_job: str | None = None,
 ) -> None:
-    """Compare ``lake`` (after an incremental run) with a full run over a copy of its raw."""
+    """Compare ``lake`` (after an incremental run) with a full run over a copy of its raw
+    (every job reading the raw files)."""
     reference = tmp_path / f"reference-{run_id}"
     shutil.copytree(lake / "data" / "raw", reference / "data" / "raw")
     run_both(spark, reference, run_id, "full", jobs)
-    assert_same_outputs(spark, lake, reference, run_id, jobs=jobs)
+    assert_same_outputs(
+        spark, lake, reference, run_id, jobs=jobs, got_quarantine_job=got_quarantine_job
+    )
     shutil.rmtree(reference)

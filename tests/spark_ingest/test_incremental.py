@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from lake_compare import (
+    ENTRY,
     JOBS,
     assert_close_rows,
     assert_equals_full_run,
@@ -47,7 +48,7 @@ def assert_checked(
             "reason": reason,
             "segments": segments,
         }
-        assert manifest["ingest"]["partials"] == {"how": partials, "names": list(JOBS[job][1])}
+        assert manifest["ingest"]["partials"] == {"how": partials, "names": list(ENTRY[job][1])}
 
 
 def assert_dimensions(step: dict[str, dict], **sources: str) -> None:
