@@ -24,7 +24,7 @@ from spark_tiny_lake import EXPECTED_COUNTS, write_tiny_lake
 from carrental.generate import DimensionSizes, generate
 from spark_ingest.duckdb_engine import MEMORY_LIMIT_ENV
 from spark_ingest.jobs import user_transaction_analysis as uta
-from spark_ingest.layout import JOB_TABLES
+from spark_ingest.layout import JOB_TABLES, JOBS
 from spark_ingest.pipeline import EXIT_OK, run_job
 from spark_ingest.submit import build_command, job_args, submit_job
 
@@ -49,7 +49,7 @@ LAKES = {"tiny": write_tiny_lake, "generated": generated_lake}
 
 def run_duckdb_engine(lake: Path, run_id: str, mode: str = "full") -> dict[str, dict]:
     manifests = {}
-    for job in JOB_TABLES:
+    for job in JOBS:
         proc = submit_job(job, lake, run_id, mode=mode, engine="duckdb", timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         path = lake / "runs" / run_id / "manifests" / f"{job}.json"
@@ -90,8 +90,8 @@ def test_duckdb_engine_equals_spark(spark, tmp_path: Path, kind: str) -> None:
     finally:
         spark.conf.unset(INFER_NTZ)
     # and the same column types for DuckDB (the local crawler and dbt read them with it)
-    for job, tables in JOB_TABLES.items():
-        for table in tables:
+    for job in JOBS:
+        for table in JOB_TABLES[job]:
             folder = Path("data/processed") / job / table
             assert duckdb_types(duckdb_lake / folder) == duckdb_types(spark_lake / folder), table
     for job, manifest in on_duckdb.items():

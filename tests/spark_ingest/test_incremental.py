@@ -220,7 +220,7 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
             for job, names in JOB_TABLES.items()
             for table in names
         }
-        for job in JOB_TABLES:
+        for job in JOBS:
             for dataset in DATASETS:
                 where = lake / "data/quarantine" / dataset / f"job={job}" / f"run_id={run_id}"
                 tables[f"{job} {dataset}"] = rows_of(spark.read.parquet(str(where)).drop("run_id"))
