@@ -104,8 +104,8 @@ def cache(df: Any) -> Any:
 
 
 def uncache(df: Any) -> None:
-    """Drop the tables (and views) behind a frame of :func:`cache` or :func:`read_raw`; a
-    frame computed from it must be materialised first. Other frames hold nothing."""
+    """Drop the tables behind a frame of :func:`cache` or :func:`read_raw`; a frame computed
+    from it must be materialised first. Other frames hold nothing."""
     for kind, name in getattr(df, _HOLDS, []):
         _connection(df.session).execute(f"drop {kind} if exists {name}")
     setattr(df, _HOLDS, [])
@@ -154,8 +154,8 @@ def read_parquet_folders(session: Any, uris: list[str]) -> Any:
 
 def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
     """:func:`spark_ingest.io.read_raw` on DuckDB: every contract column as text, plus
-    ``_corrupt_record``, ``source_file`` and ``raw_record``, with the same meaning."""
-    from spark_ingest.contract import CORRUPT_RECORD, RAW_RECORD, SOURCE_FILE
+    ``_corrupt_record`` and ``source_file``, with the same meaning."""
+    from spark_ingest.contract import CORRUPT_RECORD, SOURCE_FILE
     from spark_ingest.io import LINE_DELIMITED_DATASETS
 
     conn = _connection(session)
@@ -166,7 +166,7 @@ def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
     uri_of = {local_path(uri): uri for uri in files}
     columns = "{" + ", ".join(f"{_quote(name)}: 'VARCHAR'" for name in names) + "}"
 
-    def joined(alias: str) -> str:  # the fields joined with commas, as io.read_raw does
+    def joined(alias: str) -> str:  # the fields joined with commas (validate.raw_record)
         return " || ',' || ".join(f"coalesce({alias}\"{name}\", '')" for name in names)
 
     # Spark reads rentals line by line: a quoted newline splits a record into fragments there
@@ -211,13 +211,7 @@ def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
     if rows:
         placeholders = ", ".join("?" for _ in range(len(names) + 2))
         conn.executemany(f"insert into {table} values ({placeholders})", rows)
-    # the raw text is computed where it is read, not stored for every row
-    view = _new_table(f"view_{dataset.name}")
-    conn.execute(
-        f"create view {view} as select *, "
-        f"coalesce({CORRUPT_RECORD}, {joined('')}) as {RAW_RECORD} from {table}"
-    )
-    return _held(session.table(view), [("view", view), ("table", table)])
+    return _held(session.table(table), [("table", table)])
 
 
 def forget_spark_state(processed_root: str, job: str) -> None:

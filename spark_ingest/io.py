@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_ingest.contract import CORRUPT_RECORD, RAW_RECORD, SOURCE_FILE, Dataset
+from spark_ingest.contract import CORRUPT_RECORD, SOURCE_FILE, Dataset
 from spark_ingest.duckdb_engine import is_duckdb
 from spark_ingest.duckdb_engine import local_path as duckdb_local_path
 from spark_ingest.duckdb_engine import read_raw as duckdb_read_raw
@@ -243,9 +243,9 @@ LINE_DELIMITED_DATASETS = frozenset({"rental_transactions"})
 def read_raw(spark: SparkSession, dataset: Dataset, files: list[str]) -> DataFrame:
     """One read of all ``files``: every contract column as string, plus lineage columns.
 
-    Adds ``source_file`` (the file URI), ``_corrupt_record`` (the raw text of a row Spark could
-    not split into exactly the contract's columns: too few AND too many tokens both land here)
-    and ``raw_record`` (that raw text, or the fields joined with commas).
+    Adds ``source_file`` (the file URI) and ``_corrupt_record`` (the raw text of a row Spark
+    could not split into exactly the contract's columns: too few AND too many tokens both land
+    here). The row's raw text is :func:`spark_ingest.validate.raw_record`.
     """
     if is_duckdb(spark):
         return duckdb_read_raw(spark, dataset, files)
@@ -266,10 +266,8 @@ def read_raw(spark: SparkSession, dataset: Dataset, files: list[str]) -> DataFra
         )
         .csv(files)
     )
-    joined = F.concat_ws(",", *[F.coalesce(F.col(c), F.lit("")) for c in dataset.column_names])
     return df.select(
         *dataset.column_names,
         F.col(CORRUPT_RECORD),
         F.col("_metadata.file_path").alias(SOURCE_FILE),
-        F.coalesce(F.col(CORRUPT_RECORD), joined).alias(RAW_RECORD),
     )

@@ -46,6 +46,7 @@ from spark_ingest.validate import (
     check_dimension,
     check_rentals,
     compact,
+    keys_only,
     parse_dimension,
     parse_rentals,
     shared_valid_keys,
@@ -226,17 +227,17 @@ def checked_rentals(
     ds = C.RENTAL_TRANSACTIONS
     run_id = manifest.data["run_id"]
 
-    def check(parsed: DataFrame) -> DataFrame:
-        checked = check_rentals(parsed, valid["users"], valid["vehicles"], valid["locations"])
-        return cache(compact(checked, ds))
+    def check(parsed: DataFrame, wider: DataFrame | None = None) -> DataFrame:
+        dims = (valid["users"], valid["vehicles"], valid["locations"])
+        return cache(compact(check_rentals(parsed, *dims, wider=wider), ds))
 
     if state is None or plan is None:
-        # parsed once: the duplicate-key pre-count and the checked rows both read it
+        # one pass parses and checks every row; the duplicate-key pre-count reads only the key
         raw = read_raw(spark, ds, files[ds.name])
-        parsed = cache(parse_rentals(raw))
-        uncache(raw)
-        annotated = check(parsed)
-        return annotated, [annotated], None, [parsed]
+        if not duckdb_engine.is_duckdb(raw):  # DuckDB's reader already fills a table
+            raw = raw.cache()
+        annotated = check(parse_rentals(raw), wider=keys_only(raw, ds))
+        return annotated, [annotated], None, [raw]
     parsed = parsed_rentals(spark, files[ds.name], manifest, state, plan)
     previous = plan.previous_segments or []
     segment = state.new_segment_name(run_id)

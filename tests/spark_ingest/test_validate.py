@@ -183,10 +183,11 @@ RENTAL_TAIL = ",U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00"
 
 
 def _user_reasons(spark, path: Path, ds=C.USERS):
-    from spark_ingest.validate import annotate_dimension
+    from spark_ingest.validate import annotate_dimension, raw_record
 
-    raw = read_raw(spark, ds, [str(path)])
-    return {row.raw_record: row.reason_code for row in annotate_dimension(raw, ds).collect()}
+    annotated = annotate_dimension(read_raw(spark, ds, [str(path)]), ds)
+    rows = annotated.select(raw_record(ds).alias("text"), "reason_code").collect()
+    return {row.text: row.reason_code for row in rows}
 
 
 def test_invalid_utf8_in_a_data_row_is_malformed(spark, tmp_path: Path):
