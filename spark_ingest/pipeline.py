@@ -19,6 +19,7 @@ import posixpath
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -40,7 +41,13 @@ from spark_ingest.layout import (
 from spark_ingest.logs import log
 from spark_ingest.manifest import FAILED, SUCCEEDED, Manifest, write_manifest
 from spark_ingest.publish import Publisher, write_quarantine
-from spark_ingest.state import IngestState, Plan, rules_version
+from spark_ingest.state import (
+    IngestState,
+    Plan,
+    key_ranges_disjoint,
+    rules_version,
+    sum_counts,
+)
 from spark_ingest.transforms import merge_partials, rentals_partial
 from spark_ingest.validate import (
     check_dimension,
@@ -51,6 +58,7 @@ from spark_ingest.validate import (
     parse_rentals,
     shared_valid_keys,
     split,
+    typed,
 )
 
 EXIT_OK = 0
@@ -127,12 +135,22 @@ def uncache(df: DataFrame) -> None:
         df.unpersist()
 
 
-def _count_by_reason(annotated: DataFrame) -> tuple[int, int, dict[str, int]]:
-    """(rows read, valid rows, rejected rows per reason) in ONE aggregation over the frame."""
-    rows = annotated.groupBy("reason_code").agg(F.count(F.lit(1)).alias("n")).collect()
-    read = sum(row["n"] for row in rows)
-    valid = sum(row["n"] for row in rows if row["reason_code"] is None)
-    return read, valid, {row["reason_code"]: row["n"] for row in rows if row["reason_code"]}
+def count_rows(annotated: DataFrame, key: str | None = None) -> dict:
+    """The row counts of a checked frame in ONE aggregation over it: ``rows_read``, ``valid``
+    and ``rejected_by_reason``; with a typed ``key`` column also ``valid_keys``, the lowest and
+    highest key of the valid rows (None without one), which an append run compares with the
+    stored segments' (:func:`spark_ingest.state.key_ranges_disjoint`)."""
+    ranges = [F.min(key).alias("low"), F.max(key).alias("high")] if key else []
+    rows = annotated.groupBy("reason_code").agg(F.count(F.lit(1)).alias("n"), *ranges).collect()
+    valid = [row for row in rows if row["reason_code"] is None]
+    counts: dict = {
+        "rows_read": sum(row["n"] for row in rows),
+        "valid": sum(row["n"] for row in valid),
+        "rejected_by_reason": {row["reason_code"]: row["n"] for row in rows if row["reason_code"]},
+    }
+    if key:
+        counts["valid_keys"] = [valid[0]["low"], valid[0]["high"]] if valid else None
+    return counts
 
 
 def _last_ledger(state: IngestState, manifest: Manifest, inputs: str) -> dict | None:
@@ -171,18 +189,19 @@ def validated_dimension(
     files: list[str],
     state: IngestState | None,
     plan: Plan | None,
-) -> tuple[DataFrame, list[DataFrame]]:
-    """(the compacted, validated rows of a dimension (cached), the frames to free once it is
-    counted).
+) -> tuple[DataFrame, list[DataFrame], dict | None]:
+    """(the compacted, validated rows of a dimension, the frames to free once it is counted,
+    its row counts or None when it still has to be counted).
 
     A dimension whose files are the same bytes as at the last run is read from its stored
-    snapshot (same files, same rules: same verdicts); otherwise it is validated and, with a
-    ``state``, stored for the next run.
+    snapshot (same files, same rules: same verdicts), with the counts the ledger kept, so it
+    is neither cached nor counted; otherwise it is validated (cached) and, with a ``state``,
+    stored for the next run.
     """
     if state is not None and plan is not None:
         stored = state.unchanged_dimension(plan, ds.name)
         if stored is not None:
-            return cache(stored), []
+            return stored, [], plan.dimension_counts[ds.name]
     # parsed once: the duplicate-key pre-count and the checked rows both read it
     raw = read_raw(spark, ds, files)
     parsed = cache(parse_dimension(raw, ds))
@@ -190,7 +209,7 @@ def validated_dimension(
     annotated = cache(compact(check_dimension(parsed, ds), ds))
     if state is not None and plan is not None:
         state.store_dimension(annotated, plan, ds.name)
-    return annotated, [parsed]
+    return annotated, [parsed], None
 
 
 def parsed_rentals(
@@ -207,6 +226,22 @@ def parsed_rentals(
     return state.read_parsed(files)
 
 
+class Checked(NamedTuple):
+    """What :func:`checked_rentals` returns."""
+
+    #: compacted rentals after every check
+    annotated: DataFrame
+    #: the frames cached on the way (freed at the end of the run)
+    cached: list[DataFrame]
+    #: an append run's newly checked rows, or None when every row was checked
+    appended: DataFrame | None
+    #: the frames to free once ``annotated`` is counted
+    release: list[DataFrame]
+    #: the row counts of ``annotated`` (an append run: the stored segments' plus the new
+    #: rows'), or None when it still has to be counted
+    counts: dict | None
+
+
 def checked_rentals(
     spark: SparkSession,
     files: dict[str, list[str]],
@@ -214,15 +249,16 @@ def checked_rentals(
     state: IngestState | None,
     plan: Plan | None,
     valid: dict[str, DataFrame],
-) -> tuple[DataFrame, list[DataFrame], DataFrame | None, list[DataFrame]]:
-    """(compacted rentals after every check, the frames cached on the way, the newly checked
-    rows of an append run or None, the frames to free once the rentals are counted).
+) -> Checked:
+    """The rentals after every check (:class:`Checked`).
 
     Without ``state`` every row is checked. With it (see :mod:`spark_ingest.state`), an
     **append** run checks only the new files' rows against the dimensions and adds them to
-    the stored checked segments; a **recheck** checks every stored parsed row and writes
-    them as one segment. Both equal a full run; the manifest's ``ingest.check`` says which
-    one ran and why.
+    the stored checked segments, whose row counts the ledger kept; it reads the stored keys
+    only when the new rows' key range overlaps a segment's. A **recheck** checks every stored
+    parsed row and writes them as one segment. Both equal a full run; the manifest's
+    ``ingest.check`` says which one ran and why, ``ingest.cross_run_keys`` how an append run
+    ruled out a key shared with an earlier run.
     """
     ds = C.RENTAL_TRANSACTIONS
     run_id = manifest.data["run_id"]
@@ -237,26 +273,37 @@ def checked_rentals(
         if not duckdb_engine.is_duckdb(raw):  # DuckDB's reader already fills a table
             raw = raw.cache()
         annotated = check(parse_rentals(raw), wider=keys_only(raw, ds))
-        return annotated, [annotated], None, [raw]
+        return Checked(annotated, [annotated], None, [raw], None)
     parsed = parsed_rentals(spark, files[ds.name], manifest, state, plan)
     previous = plan.previous_segments or []
+    stored_counts = [plan.previous_segment_counts.get(s) for s in previous]
     segment = state.new_segment_name(run_id)
     blocker = plan.append_blocker()
-    if blocker is None and not state.segments_exist(previous):
+    if blocker is None and not (state.segments_exist(previous) and all(stored_counts)):
         blocker = "segments_missing"
-    result: tuple[DataFrame, list[DataFrame], DataFrame | None, list[DataFrame]] | None = None
+    result: Checked | None = None
     if blocker is None:
         old = state.read_segments(previous)
+        plan.segment_counts = dict(zip(previous, stored_counts, strict=True))
         if not plan.new:  # nothing new to check: the stored verdicts are the whole answer
             plan.segments = previous
-            result = old, [], old.limit(0), []
+            result = Checked(old, [], old.limit(0), [], sum_counts(stored_counts))
         else:
             new = check(state.read_parsed(plan.new))
-            small = new.count() <= BROADCAST_NEW_ROWS
-            if shared_valid_keys(new, old, ds, broadcast_new=small).limit(1).count() == 0:
+            counts = count_rows(new, typed(ds.key))
+            if key_ranges_disjoint(counts, stored_counts):
+                manifest.data["ingest"]["cross_run_keys"] = "key_ranges_disjoint"
+                shared = False
+            else:
+                manifest.data["ingest"]["cross_run_keys"] = "joined"
+                small = counts["rows_read"] <= BROADCAST_NEW_ROWS
+                shared = bool(shared_valid_keys(new, old, ds, broadcast_new=small).take(1))
+            if not shared:
                 state.write_segment(new, segment)
                 plan.segments = [*previous, segment]
-                result = old.unionByName(new), [new], new, []
+                plan.segment_counts[segment] = counts
+                total = sum_counts([*stored_counts, counts])
+                result = Checked(old.unionByName(new), [new], new, [], total)
             else:
                 uncache(new)
                 blocker = "duplicate_keys_across_runs"
@@ -264,7 +311,8 @@ def checked_rentals(
         annotated = check(parsed)
         state.write_segment(annotated, segment)
         plan.segments = [segment]
-        result = annotated, [annotated], None, []
+        plan.segment_counts = {}  # counted by the caller (count_rows with the key)
+        result = Checked(annotated, [annotated], None, [], None)
     how = {
         "path": "recheck" if blocker else "append",
         "reason": blocker,
@@ -273,6 +321,16 @@ def checked_rentals(
     manifest.data["ingest"]["check"] = how
     log(logging.INFO, "rentals_check", job=manifest.data["job"], **how)
     return result
+
+
+def _keep_counts(plan: Plan, dataset: str, counts: dict) -> None:
+    """Record what this run counted in the ledger: a dimension's snapshot counts, or the one
+    segment a recheck wrote."""
+    if dataset == C.RENTAL_TRANSACTIONS.name:
+        (segment,) = plan.segments
+        plan.segment_counts[segment] = counts
+    else:
+        plan.dimension_counts[dataset] = counts
 
 
 def load_inputs(
@@ -299,29 +357,43 @@ def load_inputs(
             # one scan of the files: validated, compacted (raw text kept for rejected rows
             # only), cached, and counted in one aggregation; every output reads the cache
             if name == C.RENTAL_TRANSACTIONS.name:
-                annotated, cached, inputs.appended, release = checked_rentals(
-                    spark, files, manifest, state, plan, inputs.valid
-                )
+                checked = checked_rentals(spark, files, manifest, state, plan, inputs.valid)
+                annotated, release, counts = checked.annotated, checked.release, checked.counts
+                inputs.appended = checked.appended
+                inputs.cached.extend(checked.cached)
             else:
-                annotated, release = validated_dimension(spark, ds, files[name], state, plan)
-                cached = [annotated]
-            inputs.cached.extend(cached)
+                annotated, release, counts = validated_dimension(
+                    spark, ds, files[name], state, plan
+                )
+                if counts is None:  # validated in this run (a snapshot is read, not cached)
+                    inputs.cached.append(annotated)
             inputs.checked[name] = annotated
-            try:
-                rows_read, valid_rows, by_reason = _count_by_reason(annotated)
-            finally:
-                # the count computed every row of the cache: what it was computed from can go
-                for frame in release:
-                    uncache(frame)
+            if counts is None:
+                # a rechecked segment's key range is kept for the next append run
+                key = (
+                    typed(ds.key)
+                    if plan is not None and name == C.RENTAL_TRANSACTIONS.name
+                    else None
+                )
+                try:
+                    counts = count_rows(annotated, key)
+                finally:
+                    # the count computed every row of the cache: what it was computed from
+                    # can go
+                    for frame in release:
+                        uncache(frame)
+                if plan is not None:
+                    _keep_counts(plan, name, counts)
             inputs.valid[name], inputs.rejected[name] = split(annotated, ds)
-            manifest.add_input(name, files[name], rows_read, valid_rows, by_reason)
+            by_reason = counts["rejected_by_reason"]
+            manifest.add_input(name, files[name], counts["rows_read"], counts["valid"], by_reason)
             log(
                 logging.INFO,
                 "dataset_validated",
                 dataset=name,
                 files=len(files[name]),
-                rows_read=rows_read,
-                valid=valid_rows,
+                rows_read=counts["rows_read"],
+                valid=counts["valid"],
                 rejected=sum(by_reason.values()),
                 rejected_by_reason=by_reason,
             )

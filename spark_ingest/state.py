@@ -39,7 +39,9 @@ run. How a run checks its rentals (:meth:`Plan.append_blocker`):
   same bytes and fewer than :data:`MAX_SEGMENTS` segments exist. The stored verdicts of the
   earlier rows still hold (same dimensions, same rows), so only the new rows are checked and
   written as one more segment, unless one of their valid keys is already held by a valid
-  earlier row (a duplicate across runs), which needs the recheck;
+  earlier row (a duplicate across runs), which needs the recheck. The stored keys are read
+  only when the range of the new valid keys overlaps a segment's (:func:`key_ranges_disjoint`):
+  rental ids that grow with time (``R20240501-...``) make a daily file's range its own;
 * **recheck**: otherwise, every stored parsed row is checked again (so an orphan is
   re-evaluated when its dimension row arrives) and written as the one new segment.
 
@@ -48,6 +50,12 @@ Either way the result equals a full run over the same raw files.
 A dimension whose files are the same bytes as at the last run is not validated again: its
 validated rows (the compact frame, rejected rows and reasons included) are read from the
 snapshot stored by the run that validated it.
+
+The ledger also keeps the **row counts** of each dimension snapshot and each checked segment
+(rows read, valid, rejected per reason; a segment also the range of its valid keys), so a run
+that reuses them reports and reconciles its input counts without reading the stored rows
+again: an append run counts only its new rows. A snapshot or segment without counts is
+validated or rechecked again.
 
 The **partials** (:data:`spark_ingest.transforms.PARTIALS`) the job's KPIs are built from are
 stored after each run, and the ledger names their folder. An append run merges them with the
@@ -71,7 +79,7 @@ import importlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
@@ -88,7 +96,7 @@ PARSED_DIR = "rentals_parsed"
 CHECKED_DIR = "rentals_checked"
 PARTIALS_DIR = "partials"
 DIMENSIONS_DIR = "dimensions"
-LEDGER_VERSION = 3
+LEDGER_VERSION = 4
 HASH_CHUNK = 8 * 1024 * 1024
 #: An append run adds one segment; at this many the next run rechecks and compacts them to one.
 MAX_SEGMENTS = 32
@@ -138,6 +146,43 @@ def fingerprint(spark: SparkSession, uri: str) -> tuple[int, str]:
     return size, f"mtime:{status.getModificationTime()}"
 
 
+def sum_counts(parts: Iterable[dict]) -> dict:
+    """The row counts of a union of frames from theirs: rows read, valid rows and rejected
+    rows per reason (the keys :func:`spark_ingest.pipeline.count_rows` returns)."""
+    total: dict = {"rows_read": 0, "valid": 0, "rejected_by_reason": {}}
+    for part in parts:
+        total["rows_read"] += part["rows_read"]
+        total["valid"] += part["valid"]
+        for reason, rows in part["rejected_by_reason"].items():
+            total["rejected_by_reason"][reason] = total["rejected_by_reason"].get(reason, 0) + rows
+    return total
+
+
+def key_ranges_disjoint(new: dict, stored: Iterable[dict]) -> bool:
+    """True when no valid key of the new rows can equal a valid key of a stored segment: the
+    range [lowest, highest] of the new rows' valid keys (``valid_keys`` of their counts)
+    overlaps no stored segment's. Then no stored key needs to be read.
+
+    Keys compare as Python strings, by code point, which is the order of their UTF-8 bytes:
+    how Spark compares strings. New rows without a valid key share none; a stored segment
+    with valid rows but no recorded range counts as overlapping (the keys are joined).
+    """
+    if new["valid"] == 0:
+        return True
+    if new.get("valid_keys") is None:
+        return False
+    low, high = new["valid_keys"]
+    for counts in stored:
+        if counts["valid"] == 0:
+            continue
+        if counts.get("valid_keys") is None:
+            return False
+        stored_low, stored_high = counts["valid_keys"]
+        if not (high < stored_low or low > stored_high):
+            return False
+    return True
+
+
 @dataclass
 class Plan:
     """What a run does with each raw rentals file."""
@@ -160,6 +205,12 @@ class Plan:
     #: dimension -> folder of its stored validated snapshot (last run / this run)
     previous_dimension_snapshots: dict[str, str] = field(default_factory=dict)
     dimension_snapshots: dict[str, str] = field(default_factory=dict)
+    #: dataset -> the row counts of its snapshot / segment -> the row counts of its rows
+    #: (:data:`Counts`; last run / this run): a stored frame is never counted again
+    previous_dimension_counts: dict[str, dict] = field(default_factory=dict)
+    dimension_counts: dict[str, dict] = field(default_factory=dict)
+    previous_segment_counts: dict[str, dict] = field(default_factory=dict)
+    segment_counts: dict[str, dict] = field(default_factory=dict)
     #: dimension -> "snapshot" (same files: the stored rows) or "validated" (this run)
     dimension_sources: dict[str, str] = field(default_factory=dict)
     #: what the run read: "raw" files, or the "validated" inputs of validate_inputs (then
@@ -270,6 +321,8 @@ class IngestState:
             plan.previous_dimensions = ledger["dimensions"]
             plan.previous_partials = ledger["partials"]
             plan.previous_dimension_snapshots = ledger["dimension_snapshots"]
+            plan.previous_dimension_counts = ledger["dimension_counts"]
+            plan.previous_segment_counts = ledger["segment_counts"]
             plan.previous_token = ledger.get("token")
         return plan
 
@@ -334,16 +387,22 @@ class IngestState:
 
     def unchanged_dimension(self, plan: Plan, dataset: str) -> DataFrame | None:
         """The stored validated rows of ``dataset`` if its files are the same bytes as at the
-        last run and the snapshot exists; else None (validate it again)."""
+        last run and the snapshot and its counts exist (then ``plan.dimension_counts`` holds
+        them); else None (validate it again)."""
         previous = plan.previous_dimensions
         folder = plan.previous_dimension_snapshots.get(dataset)
+        counts = plan.previous_dimension_counts.get(dataset)
         if previous is None or folder is None or previous.get(dataset) != plan.dimensions[dataset]:
+            return None
+        if counts is None:
+            log(logging.WARNING, "dimension_counts_missing", dataset=dataset, folder=folder)
             return None
         if not self._exists(self.dimension_uri(dataset, folder)):
             log(logging.WARNING, "dimension_snapshot_missing", dataset=dataset, folder=folder)
             return None
         plan.dimension_snapshots[dataset] = folder
         plan.dimension_sources[dataset] = "snapshot"
+        plan.dimension_counts[dataset] = counts
         return self.spark.read.parquet(self.dimension_uri(dataset, folder))
 
     def store_dimension(self, validated: DataFrame, plan: Plan, dataset: str) -> None:
@@ -400,6 +459,16 @@ class IngestState:
             "segments": plan.segments,
             "partials": plan.partials,
             "dimension_snapshots": plan.dimension_snapshots,
+            "dimension_counts": {
+                name: plan.dimension_counts[name]
+                for name in plan.dimension_snapshots
+                if name in plan.dimension_counts
+            },
+            "segment_counts": {
+                segment: plan.segment_counts[segment]
+                for segment in plan.segments
+                if segment in plan.segment_counts
+            },
             "inputs": plan.inputs,
             "token": plan.token,
             "source_token": plan.source_token,

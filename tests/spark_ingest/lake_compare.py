@@ -132,11 +132,24 @@ def assert_equals_full_run(
     got_quarantine_job: str | None = None,
 ) -> None:
     """Compare ``lake`` (after an incremental run) with a full run over a copy of its raw
-    (every job reading the raw files)."""
+    (every job reading the raw files): the output tables, the quarantine and each job's
+    input counts (an incremental run takes most of them from its ledger)."""
     reference = tmp_path / f"reference-{run_id}"
     shutil.copytree(lake / "data" / "raw", reference / "data" / "raw")
-    run_both(spark, reference, run_id, "full", jobs)
+    want = run_both(spark, reference, run_id, "full", jobs)
     assert_same_outputs(
         spark, lake, reference, run_id, jobs=jobs, got_quarantine_job=got_quarantine_job
     )
+    for job in jobs:
+        manifest = lake / "runs" / run_id / "manifests" / f"{job}.json"
+        got = json.loads(manifest.read_text())
+        assert input_counts(got) == input_counts(want[job]), f"{job}: input counts"
     shutil.rmtree(reference)
+
+
+def input_counts(manifest: dict) -> dict[str, dict]:
+    """dataset -> its row counts in a job's manifest (the file paths left out)."""
+    return {
+        dataset: {name: value for name, value in counts.items() if name != "files"}
+        for dataset, counts in manifest["inputs"].items()
+    }

@@ -7,7 +7,9 @@ files, a late-arriving dimension row (an orphan re-evaluated), a re-delivered un
 a changed file and a removed file, and both ways a run checks its rentals: appending the new
 rows to the stored verdicts (with the KPIs built from the stored partial aggregates merged
 with the new rows', and the new fact rows added beside the live files), or rechecking every
-stored row (changed dimensions, changed or removed files, a key repeated across runs).
+stored row (changed dimensions, changed or removed files, a key repeated across runs). Each
+comparison also checks the input counts, which an incremental run takes from its ledger for
+the rows it does not read again.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lake_compare import (
     JOBS,
     assert_close_rows,
     assert_equals_full_run,
+    input_counts,
     rows_of,
     run_both,
 )
@@ -49,6 +52,28 @@ def assert_checked(
             "segments": segments,
         }
         assert manifest["ingest"]["partials"] == {"how": partials, "names": list(ENTRY[job][1])}
+
+
+def assert_cross_run_keys(step: dict[str, dict], how: str | None) -> None:
+    """How an append run ruled out a valid key shared with an earlier run (None: it had no new
+    rows to compare)."""
+    for manifest in step.values():
+        assert manifest["ingest"].get("cross_run_keys") == how
+
+
+def read_ledger(lake: Path) -> dict:
+    return json.loads((lake / STATE_DIR / "ledger.json").read_text())
+
+
+def without_keys(counts: dict) -> dict:
+    return {name: value for name, value in counts.items() if name != "valid_keys"}
+
+
+def rental_counts(step: dict[str, dict]) -> dict:
+    """The rentals' input counts in a step's manifest (the same in every job)."""
+    counts = [input_counts(manifest)["rental_transactions"] for manifest in step.values()]
+    assert all(c == counts[0] for c in counts)
+    return {name: value for name, value in counts[0].items() if name != "rejected"}
 
 
 def assert_dimensions(step: dict[str, dict], **sources: str) -> None:
@@ -96,11 +121,11 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     assert len(first_files) == 4
 
     # 1) no ledger yet: --mode incremental runs as full and writes the ledger
-    step = run_both(spark, lake, "step-1", "incremental")
+    step = first_step = run_both(spark, lake, "step-1", "incremental")
     for manifest in step.values():
         assert manifest["mode"] == "full"
         assert manifest["ingest"]["files"] == {"new": 4, "changed": 0, "unchanged": 0, "removed": 0}
-    ledger = json.loads((lake / "data/processed" / vlp.JOB / "_state/ledger.json").read_text())
+    ledger = read_ledger(lake)
     assert sorted(Path(e["path"]).name for e in ledger["files"]) == first_files
     assert all(
         e["checksum"].startswith("sha256:") and e["run_id"] == "step-1" for e in ledger["files"]
@@ -118,7 +143,24 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     assert step[vlp.JOB]["ingest"]["files"]["new"] == 2
     # same dimension files, only new rentals files: the new rows are checked and appended
     assert_checked(step, "append", None, 2, "merged")
+    # rental ids grow with the day: the new valid keys' range overlaps no stored segment's,
+    # so no stored key was read to rule out a key shared across runs
+    assert_cross_run_keys(step, "key_ranges_disjoint")
     assert segment_folders(lake) == ["segment=step-1", "segment=step-2a"]
+    # the ledger keeps each segment's counts: the stored one's are step 1's, the new one
+    # counted the new files' lines
+    counts = read_ledger(lake)["segment_counts"]
+    assert sorted(counts) == ["step-1", "step-2a"]
+    assert without_keys(counts["step-1"]) == rental_counts(first_step)
+    new_lines = sum(
+        len((rentals / name).read_text().splitlines()) - 1
+        for name in ("rentals_2024-01-05.csv", "rentals_2024-01-06.csv")
+    )
+    new = counts["step-2a"]
+    assert new["rows_read"] == new_lines
+    assert new["rows_read"] == new["valid"] + sum(new["rejected_by_reason"].values())
+    assert new["rejected_by_reason"]["ORPHAN_USER"] >= 1  # R_LATE_USER
+    assert [key[:10] for key in new["valid_keys"]] == ["R20240105-"] * 2
     assert partials_folders(lake) == {job: ["run=step-2a"] for job in JOBS}
     # same dimension files: their stored validated rows are read, not validated again
     assert_dimensions(step, users="snapshot", vehicles="snapshot", locations="snapshot")
@@ -205,6 +247,7 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     (rentals / "rentals_2024-01-07.csv").write_text(f"{header}\n{','.join(again)}\n")
     step = run_both(spark, lake, "step-4", "incremental")
     assert_checked(step, "recheck", "duplicate_keys_across_runs", 1, "built")
+    assert_cross_run_keys(step, "joined")
     fact = spark.read.parquet(str(lake / FACT_DIR))
     amounts = [r["total_amount"] for r in fact.filter(f"rental_id = '{again[0]}'").collect()]
     assert amounts == [Decimal("777.70")]
@@ -230,9 +273,22 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     step = run_both(spark, lake, "step-5", "incremental")
     assert step[vlp.JOB]["ingest"]["files"]["new"] == 0
     assert_checked(step, "append", None, 1, "reused")
+    assert_cross_run_keys(step, None)  # no new row: nothing to compare
     assert segment_folders(lake) == ["segment=step-4"]
     assert partials_folders(lake) == {job: ["run=step-4"] for job in JOBS}
     after_append = snapshot("step-5")
     assert after_append.keys() == after_recheck.keys()
     for what, rows in after_append.items():
         assert_close_rows(rows, after_recheck[what], what)
+
+    # 6) a new key that sorts between stored keys but equals none: the ranges overlap, so the
+    # stored keys are joined with it; none is shared, and the run appends
+    fact = spark.read.parquet(str(lake / FACT_DIR))
+    lowest = fact.selectExpr("min(rental_id) as low").first()["low"]
+    between = [f"{lowest}x", *again[1:]]
+    (rentals / "rentals_2024-01-08.csv").write_text(f"{header}\n{','.join(between)}\n")
+    step = run_both(spark, lake, "step-6", "incremental")
+    assert_checked(step, "append", None, 2, "merged")
+    assert_cross_run_keys(step, "joined")
+    assert read_ledger(lake)["segment_counts"]["step-6"]["valid_keys"] == [between[0]] * 2
+    assert_equals_full_run(spark, lake, "step-6", tmp_path)

@@ -172,31 +172,97 @@ def test_commit_keeps_only_the_listed_partials_and_dimension_snapshots(spark, tm
 def test_a_dimension_snapshot_is_reused_only_for_the_same_files(spark, tmp_path: Path) -> None:
     state = S.IngestState(spark, str(tmp_path), "job")
     validated = spark.createDataFrame([("U1", None)], "user_id string, reason_code string")
+    counts = {"rows_read": 1, "valid": 1, "rejected_by_reason": {}}
     first = S.Plan(run_id="r1", dimensions={"users": [["u.csv", 4, "sha256:aa"]]})
     assert state.unchanged_dimension(first, "users") is None  # no previous run
     state.store_dimension(validated, first, "users")
+    first.dimension_counts["users"] = counts
     assert (first.dimension_snapshots, first.dimension_sources) == (
         {"users": "r1"},
         {"users": "validated"},
     )
+    state.commit(first, "r1")
+    ledger = state.read_ledger()
+    assert ledger["dimension_counts"] == {"users": counts}
 
     def next_plan(checksum: str) -> S.Plan:
-        return S.Plan(
-            run_id="r2",
-            dimensions={"users": [["u.csv", 4, checksum]]},
-            previous_dimensions=first.dimensions,
-            previous_dimension_snapshots=first.dimension_snapshots,
-        )
+        plan = state.plan([], ledger, "r2")
+        plan.dimensions = {"users": [["u.csv", 4, checksum]]}
+        return plan
 
     same = next_plan("sha256:aa")
     assert state.unchanged_dimension(same, "users").collect() == validated.collect()
-    assert (same.dimension_snapshots, same.dimension_sources) == (
+    assert (same.dimension_snapshots, same.dimension_sources, same.dimension_counts) == (
         {"users": "r1"},
         {"users": "snapshot"},
+        {"users": counts},  # the stored rows are not counted again
     )
     assert state.unchanged_dimension(next_plan("sha256:bb"), "users") is None  # other bytes
+    # a snapshot whose counts the ledger does not hold is validated again
+    del ledger["dimension_counts"]["users"]
+    uncounted = next_plan("sha256:aa")
+    assert state.unchanged_dimension(uncounted, "users") is None
+    assert uncounted.dimension_sources == {}
+    ledger["dimension_counts"]["users"] = counts
     shutil.rmtree(state.dimension_uri("users", "r1"))
     assert state.unchanged_dimension(next_plan("sha256:aa"), "users") is None  # snapshot gone
+
+
+def test_sum_counts_adds_rows_and_reasons() -> None:
+    parts = [
+        {"rows_read": 5, "valid": 3, "rejected_by_reason": {"ORPHAN_USER": 2}},
+        {"rows_read": 4, "valid": 1, "rejected_by_reason": {"ORPHAN_USER": 1, "BAD_DATE": 2}},
+        {"rows_read": 0, "valid": 0, "rejected_by_reason": {}, "valid_keys": None},
+    ]
+    assert S.sum_counts(parts) == {
+        "rows_read": 9,
+        "valid": 4,
+        "rejected_by_reason": {"ORPHAN_USER": 3, "BAD_DATE": 2},
+    }
+    assert S.sum_counts([]) == {"rows_read": 0, "valid": 0, "rejected_by_reason": {}}
+
+
+def _keys(low: str | None, high: str | None = None, valid: int = 1) -> dict:
+    rows = {"rows_read": valid, "valid": valid, "rejected_by_reason": {}}
+    return {**rows, "valid_keys": None if low is None else [low, high or low]}
+
+
+@pytest.mark.parametrize(
+    ("new", "stored", "disjoint"),
+    [
+        (_keys("R20240105-1", "R20240105-9"), [_keys("R20240101-1", "R20240104-9")], True),
+        (_keys("R20231231-1", "R20231231-9"), [_keys("R20240101-1", "R20240104-9")], True),
+        # in the gap between two segments
+        (_keys("C", "D"), [_keys("A", "B"), _keys("E", "F")], True),
+        # inside a segment's range, though no stored key may be equal: the keys are joined
+        (_keys("B"), [_keys("A", "C")], False),
+        # a shared end
+        (_keys("C", "E"), [_keys("A", "C")], False),
+        (_keys("A", "A"), [_keys("A", "C")], False),
+        # spanning two segments and the gap between them
+        (_keys("B", "E"), [_keys("A", "C"), _keys("D", "F")], False),
+        # no valid new row: nothing to share; a stored segment without valid rows: nothing held
+        (_keys(None, valid=0), [_keys("A", "C")], True),
+        (_keys("B"), [_keys(None, valid=0)], True),
+        # a range that was not recorded: joined
+        ({"rows_read": 1, "valid": 1, "rejected_by_reason": {}}, [_keys("A")], False),
+        (_keys("B"), [{"rows_read": 1, "valid": 1, "rejected_by_reason": {}}], False),
+        (_keys("B"), [], True),
+    ],
+)
+def test_key_ranges_disjoint(new: dict, stored: list[dict], disjoint: bool) -> None:
+    assert S.key_ranges_disjoint(new, stored) is disjoint
+
+
+def test_key_ranges_compare_as_spark_orders_strings(spark) -> None:
+    """Python's order of the keys (code points) is Spark's (UTF-8 bytes), also where UTF-16's
+    order (Java's String.compareTo) differs: a character above U+FFFF against one just below."""
+    keys = ["\uffff", "\U0001f600", "a", "Z", "é", "R20240101-1", "R2024010-1"]
+    frame = spark.createDataFrame([(k,) for k in keys], "k string")
+    assert [row["k"] for row in frame.orderBy("k").collect()] == sorted(keys)
+    low, high = frame.selectExpr("min(k) as low", "max(k) as high").first()
+    assert (low, high) == (min(keys), max(keys)) == ("R2024010-1", "\U0001f600")
+    assert S.key_ranges_disjoint(_keys("\U0001f600"), [_keys("a", "\uffff")])
 
 
 def test_object_store_branch_uses_the_file_system_checksum_or_mtime(
