@@ -274,8 +274,9 @@ duckdb_engine.activate()
 from spark_ingest import contract as C
 from spark_ingest.io import read_raw
 spark = duckdb_engine.duckdb_session()
-rows = read_raw(spark, C.CONTRACT["locations"], [sys.argv[1]]).collect()
-out = sorted([r["location_id"], r["location_name"], r["_corrupt_record"]] for r in rows)
+rows = read_raw(spark, C.CONTRACT["locations"], sys.argv[1:]).collect()
+out = sorted([r["location_id"], r["location_name"], r["_corrupt_record"], r["source_file"]]
+             for r in rows)
 print(json.dumps({"rows": out, "pandas": "pandas" in sys.modules}))
 """
 
@@ -295,8 +296,33 @@ def test_duckdb_reader_takes_quotes_in_paths_and_lines_without_pandas(tmp_path: 
         encoding="utf-8",
     )
     got = run_engine_script(READER_SCRIPT, str(path))
-    assert got["rows"] == [["1", "Main St", None], ["2", "O'Hare", long_line]]
+    assert got["rows"] == [
+        ["1", "Main St", None, str(path)],
+        ["2", "O'Hare", long_line, str(path)],
+    ]
     assert got["pandas"] is False
+
+
+LOCATIONS_HEADER = "location_id,location_name,address,city,state,zip_code,latitude,longitude\n"
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ("file:{}", "file:{}"),  # one prefix before every path: the URI is built per row
+        ("file:{}", "file://{}"),  # two prefixes: the URIs are joined by path
+        ("{}", "file:{}"),
+    ],
+)
+def test_duckdb_reader_keeps_each_rows_file_uri_as_given(tmp_path: Path, spellings) -> None:
+    """``source_file`` is the URI the file was listed under, however it is spelled."""
+    uris = []
+    for n, spelling in enumerate(spellings, start=1):
+        path = tmp_path / f"locations_{n}.csv"
+        path.write_text(f"{LOCATIONS_HEADER}{n},Site {n},1 Main St,Springfield,IL,62701,1,2\n")
+        uris.append(spelling.format(path))
+    got = run_engine_script(READER_SCRIPT, *uris)
+    assert got["rows"] == [[str(n), f"Site {n}", None, uri] for n, uri in enumerate(uris, 1)]
 
 
 def test_duckdb_engine_rejects_a_bad_memory_limit(tmp_path: Path) -> None:
@@ -325,3 +351,14 @@ def test_duckdb_default_memory_limit_is_6gb_or_half_the_machine(monkeypatch, phy
     pages = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": physical_gb * 2**30 // 4096}
     monkeypatch.setattr(duckdb_engine.os, "sysconf", pages.__getitem__)
     assert duckdb_engine.default_memory_limit() == expected
+
+
+def test_duckdb_reader_joins_uris_only_when_no_single_prefix_fits() -> None:
+    from spark_ingest.duckdb_engine import _source_file
+
+    same = {"/a/x.csv": "file:/a/x.csv", "/a/y.csv": "file:/a/y.csv"}
+    assert _source_file(same) == ("'file:' || r.filename", "")
+    mixed = {"/a/x.csv": "file:/a/x.csv", "/a/y.csv": "file:///a/y.csv"}
+    sql, join = _source_file(mixed)
+    assert sql == "u.uri"
+    assert join.startswith("join (values ('/a/x.csv', 'file:/a/x.csv'), ('/a/y.csv', ")
