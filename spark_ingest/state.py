@@ -206,7 +206,8 @@ class Plan:
     previous_dimension_snapshots: dict[str, str] = field(default_factory=dict)
     dimension_snapshots: dict[str, str] = field(default_factory=dict)
     #: dataset -> the row counts of its snapshot / segment -> the row counts of its rows
-    #: (:data:`Counts`; last run / this run): a stored frame is never counted again
+    #: (what :func:`spark_ingest.pipeline.count_rows` returns; last run / this run): a stored
+    #: frame is never counted again
     previous_dimension_counts: dict[str, dict] = field(default_factory=dict)
     dimension_counts: dict[str, dict] = field(default_factory=dict)
     previous_segment_counts: dict[str, dict] = field(default_factory=dict)
