@@ -5,7 +5,9 @@ that machine noise spreads over all sides; the project sides run ``validate_inpu
 the KPI jobs with ``--inputs validated``, as a pipeline run does):
 
 * ``baseline``: the seed-style PySpark scripts in ``bench/baseline/`` (``spark-submit``, local[2]);
-* ``project``: the project's jobs through ``spark_ingest.submit.submit_job`` (spark engine);
+* ``project``: the project's jobs through ``spark_ingest.submit.submit_job`` (spark engine),
+  the three of a repeat in one local Spark driver as in ``carrental run``
+  (:mod:`spark_ingest.local_driver`: started by the first job, stopped by the last, both timed);
 * ``project_duckdb``: the same jobs with ``--engine duckdb`` (only when the jobs accept it);
 * ``duckdb_sql``: the hand-written DuckDB SQL reference (``bench/duckdb_reference.py``);
 * ``incremental``: a full run over 99% of the rentals (untimed), then an incremental run that
@@ -37,6 +39,7 @@ from pathlib import Path
 
 from bench.measure import Measurement, measure
 from spark_ingest.layout import DATASETS, JOBS, RAW_PREFIX, VALIDATE_JOB, processed_uri
+from spark_ingest.local_driver import LocalDriver
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -401,9 +404,18 @@ def run_logged(cmd: list[str], log_path: Path, timeout: float) -> int:
 
 
 def run_project(
-    job: str, lake: Path, run_id: str, log_path: Path, timeout: float, *, engine: str, mode: str
+    job: str,
+    lake: Path,
+    run_id: str,
+    log_path: Path,
+    timeout: float,
+    *,
+    engine: str,
+    mode: str,
+    driver: LocalDriver | None = None,
 ) -> int:
-    """One process of a project side; a KPI job reads what ``validate_inputs`` handed over."""
+    """One job of a project side; a KPI job reads what ``validate_inputs`` handed over. With a
+    ``driver`` a Spark job runs in it, as in a local pipeline run."""
     from spark_ingest.submit import submit_job
 
     done = submit_job(
@@ -415,6 +427,7 @@ def run_project(
         extra_args=() if job == VALIDATE_JOB else VALIDATED_ARGS,
         env=child_env(),
         timeout=timeout,
+        driver=driver,
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(f"{done.stdout or ''}\n{done.stderr or ''}", encoding="utf-8")
@@ -741,19 +754,24 @@ def run_bench(config: BenchConfig) -> dict:
                 delta_in_raw = raw / RENTALS / parked[side].name
                 if delta_in_raw.exists():
                     shutil.move(delta_in_raw, parked[side])
-                for job in PIPELINE_JOBS:
-                    rc = run_project(
-                        job,
-                        lake,
-                        f"{run_id}-full",
-                        work / side / "logs" / f"r{repeat}-{job}-full.log",
-                        config.timeout_s,
-                        engine="spark",
-                        mode="full",
-                    )
-                    if rc != 0:
-                        _log(f"  incremental set-up (full run of {job}) failed: exit {rc}")
+                with LocalDriver(env=child_env()) as setup:
+                    for job in PIPELINE_JOBS:
+                        rc = run_project(
+                            job,
+                            lake,
+                            f"{run_id}-full",
+                            work / side / "logs" / f"r{repeat}-{job}-full.log",
+                            config.timeout_s,
+                            engine="spark",
+                            mode="full",
+                            driver=setup,
+                        )
+                        if rc != 0:
+                            _log(f"  incremental set-up (full run of {job}) failed: exit {rc}")
                 shutil.move(parked[side], delta_in_raw)
+            # the Spark sides' jobs share one driver per repeat (started in the first job's
+            # measurement, stopped in the last's), as in a local pipeline run
+            driver = LocalDriver(env=child_env()) if side in (PROJECT, INCREMENTAL) else None
             for job in side_jobs(side):
                 log_path = work / side / "logs" / f"r{repeat}-{job}.log"
 
@@ -765,12 +783,13 @@ def run_bench(config: BenchConfig) -> dict:
                     output=output,
                     log=log_path,
                     run_id=run_id,
+                    driver=driver,
                 ):
                     if side == BASELINE:
                         return run_logged(baseline_command(job, raw, output), log, config.timeout_s)
                     if side == DUCKDB_SQL:
                         return run_logged(duckdb_command(job, raw, output), log, config.timeout_s)
-                    return run_project(
+                    code = run_project(
                         job,
                         lake,
                         run_id,
@@ -778,7 +797,11 @@ def run_bench(config: BenchConfig) -> dict:
                         config.timeout_s,
                         engine="duckdb" if side == PROJECT_DUCKDB else "spark",
                         mode="incremental" if side == INCREMENTAL else "full",
+                        driver=driver,
                     )
+                    if driver is not None and job == side_jobs(side)[-1]:
+                        driver.close()
+                    return code
 
                 measurement: Measurement = measure(runner)
                 record = measurement.to_dict()
@@ -803,6 +826,8 @@ def run_bench(config: BenchConfig) -> dict:
                     break
                 if measurement.returncode != 0:
                     _log(f"  {job} failed; log {log_path}:\n{log_text[-LOG_TAIL_CHARS:]}")
+            if driver is not None:  # stopped by the last job, unless the side stopped early
+                driver.close()
 
         # Keep what was measured so far, in case a long run is interrupted.
         partial = config.results_dir / f"bench-{stamp}.partial.json"

@@ -1,9 +1,12 @@
 """Measure one child-process run: wall time, CPU time and peak RSS of the whole process tree.
 
 * wall: ``time.perf_counter`` around the call.
-* CPU: user + system time of reaped children, from ``resource.getrusage(RUSAGE_CHILDREN)``
-  deltas. It counts every descendant that was waited for (the JVM, the Python driver, the
-  PySpark workers that exit normally); a grandchild that is never reaped is not counted.
+* CPU: user + system time of the children, as the change over the call of (reaped children,
+  ``resource.getrusage(RUSAGE_CHILDREN)``) + (live descendants, ``/proc/<pid>/stat``, each with
+  the children it reaped). So a process that outlives the call (the local run's shared Spark
+  driver, which serves several jobs) counts only the CPU it used during the call, and one
+  started before the call and reaped in it counts its time since the call began. A grandchild
+  that is never reaped is counted while it lives.
 * peak RSS: a thread samples ``VmRSS`` of every descendant of this process every
   ``interval`` seconds (``/proc/<pid>/status``) and keeps the largest sum over the tree.
   A process that has not yet left its parent's memory is not counted: a child forked or
@@ -166,11 +169,31 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def tree_cpu_s(root: int) -> dict[int, float]:
+    """``{pid: CPU seconds}`` of every live descendant of ``root``: its own user + system time
+    and that of the children it reaped (``/proc/<pid>/stat`` utime, stime, cutime, cstime)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for pid in descendants(root):
+        try:
+            with open(f"{PROC}/{pid}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            out[pid] = sum(int(value) for value in fields[11:15]) / ticks
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _cpu_s(live: dict[int, float]) -> float:
+    """CPU of every child process so far: the reaped ones and the ``live`` ones."""
+    return _children_cpu_s() + sum(live.values())
+
+
 def measure(run: Callable[[], int], interval: float = SAMPLE_INTERVAL_S) -> Measurement:
     """Call ``run`` (which starts child processes, waits for them and returns an exit code)."""
     have_proc = os.path.isdir(f"{PROC}/self")
     sampler = _TreeSampler(os.getpid(), interval) if have_proc else None
-    cpu_before = _children_cpu_s()
+    cpu_before = _cpu_s(tree_cpu_s(os.getpid()) if have_proc else {})
     if sampler:
         sampler.start()
     start = time.perf_counter()
@@ -180,7 +203,7 @@ def measure(run: Callable[[], int], interval: float = SAMPLE_INTERVAL_S) -> Meas
         wall = time.perf_counter() - start
         if sampler:
             sampler.stop()
-    cpu = _children_cpu_s() - cpu_before
+    cpu = _cpu_s(tree_cpu_s(os.getpid()) if have_proc else {}) - cpu_before
     processes: list[str] = []
     if sampler and sampler.samples:
         peak_mb, method, samples = sampler.peak_kb / 1024, RSS_TREE, sampler.samples

@@ -18,7 +18,7 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from spark_ingest.conf import SPARK_CONF
 from spark_ingest.layout import (
@@ -30,6 +30,9 @@ from spark_ingest.layout import (
     validate_run_id,
 )
 from spark_ingest.logs import log
+
+if TYPE_CHECKING:
+    from spark_ingest.local_driver import LocalDriver
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 JOBS_DIR = PACKAGE_DIR / "jobs"
@@ -103,6 +106,17 @@ def build_command(
             *job_args(lake_dir, run_id, mode, engine),
             *extra_args,
         ]
+    return [
+        *spark_submit_prefix(),
+        str(entry_script(job)),
+        *job_args(lake_dir, run_id, mode, engine),
+        *extra_args,
+    ]
+
+
+def spark_submit_prefix() -> list[str]:
+    """``spark-submit`` in local mode with :data:`SPARK_CONF` (8 shuffle partitions for the 2
+    local cores, no UI), up to the script to run."""
     conf = dict(SPARK_CONF)
     conf["spark.sql.shuffle.partitions"] = LOCAL_SHUFFLE_PARTITIONS  # 2 local cores
     conf["spark.ui.enabled"] = "false"
@@ -123,9 +137,6 @@ def build_command(
         DRIVER_MEMORY,
         *log_options,
         *confs,
-        str(entry_script(job)),
-        *job_args(lake_dir, run_id, mode, engine),
-        *extra_args,
     ]
 
 
@@ -253,18 +264,28 @@ def submit_job(
     env: dict | None = None,
     timeout: float | None = None,
     on_line: LineCallback | None = None,
+    driver: LocalDriver | None = None,
 ) -> subprocess.CompletedProcess:
     """spark-submit ``job`` against ``lake_dir``; stream its output lines to ``on_line``,
     capture them and tee them to ``<lake>/runs/<run_id>/logs/<job>.log``. Never raises on a
-    non-zero exit; a timeout kills the job and returns code 124."""
+    non-zero exit; a timeout kills the job and returns code 124.
+
+    With a ``driver`` (:class:`spark_ingest.local_driver.LocalDriver`, whose own ``env``
+    applies) a Spark job runs in that run-long driver instead of a ``spark-submit`` of its own;
+    a DuckDB job always runs in its own process."""
     cmd = build_command(job, lake_dir, run_id, mode=mode, engine=engine, extra_args=extra_args)
     log_dir = Path(lake_dir).resolve() / RUNS_PREFIX / validate_run_id(run_id) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        proc = stream_process(cmd, env=submit_env(env), timeout=timeout, on_line=on_line)
-    except subprocess.TimeoutExpired as exc:
-        err = f"{exc.stderr}\nspark-submit timed out after {timeout} s\n"
-        proc = subprocess.CompletedProcess(cmd, TIMEOUT_EXIT_CODE, exc.output, err)
+    if driver is not None and engine == "spark":
+        argv = [*job_args(lake_dir, run_id, mode, engine), *extra_args]
+        proc = driver.run(job, argv, timeout=timeout, on_line=on_line)
+        cmd = proc.args
+    else:
+        try:
+            proc = stream_process(cmd, env=submit_env(env), timeout=timeout, on_line=on_line)
+        except subprocess.TimeoutExpired as exc:
+            err = f"{exc.stderr}\nspark-submit timed out after {timeout} s\n"
+            proc = subprocess.CompletedProcess(cmd, TIMEOUT_EXIT_CODE, exc.output, err)
     (log_dir / f"{job}.log").write_text(
         f"$ {' '.join(cmd)}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}",
         encoding="utf-8",

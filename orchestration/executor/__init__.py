@@ -97,6 +97,7 @@ def run_local(
     try:
         result = executor.run(execution_input, run_id, from_state=from_state)
     finally:
+        bindings.close()
         write_json_atomic(run_dir / "history.json", {"events": executor.history.events})
     write_json_atomic(run_dir / "execution.json", result.execution_record())
     return result

@@ -3,10 +3,12 @@
 ==========================================================  ==========================================
 AWS resource (Task ``Resource``)                            local handler
 ==========================================================  ==========================================
-``arn:aws:states:::emr-serverless:startJobRun.sync``        ``spark_ingest.submit.submit_job``: spark-
-                                                            submit of the same entry script with the
-                                                            same arguments (``s3://<DataBucket>/`` ->
-                                                            the lake folder), progress on stderr
+``arn:aws:states:::emr-serverless:startJobRun.sync``        ``spark_ingest.submit.submit_job``: the same
+                                                            entry script with the same arguments
+                                                            (``s3://<DataBucket>/`` -> the lake
+                                                            folder) in the run's one local Spark
+                                                            driver (``spark_ingest.local_driver``),
+                                                            progress on stderr
 ``arn:aws:states:::aws-sdk:glue:startCrawler``              ``carrental.catalog.crawl`` (runs now)
 ``arn:aws:states:::aws-sdk:glue:getCrawler``                the last crawl's GetCrawler-shaped answer
 ``arn:aws:states:::codebuild:startBuild.sync``              ``carrental.dbt_runner.run_dbt(lake,
@@ -120,6 +122,7 @@ class LocalBindings:
         self._crawls: dict[str, dict] = {}
         self._queries: dict[str, dict] = {}
         self._lock = threading.Lock()
+        self._driver = None  # the run's local Spark driver, started by the first Spark task
 
     def handlers(self) -> dict[str, Handler]:
         return {resource: getattr(self, method) for resource, method in LOCAL_BINDINGS.items()}
@@ -136,11 +139,17 @@ class LocalBindings:
         rest = uri[len(prefix) :].strip("/")
         return self.lake / rest if rest else self.lake
 
+    def close(self) -> None:
+        """Stop the run's local Spark driver, if a Spark task started one."""
+        if self._driver is not None:
+            self._driver.close()
+
     # ---- EMR Serverless -----------------------------------------------------------------
 
     def emr_start_job_run(self, params: dict, ctx: TaskContext) -> dict:
         from carrental.progress import SparkProgress
         from spark_ingest.layout import SPARK_JOBS
+        from spark_ingest.local_driver import LocalDriver
         from spark_ingest.submit import submit_job
 
         driver = params["JobDriver"]["SparkSubmit"]
@@ -156,6 +165,9 @@ class LocalBindings:
                 raise TaskFailure("States.TaskFailed", f"--{key} {args[key]} does not map to {rel}")
         run_id = args.get("run_id", self.run_id)
         timeout = params.get("ExecutionTimeoutMinutes")
+        with self._lock:
+            if self._driver is None and self.engine == "spark":
+                self._driver = LocalDriver()
         with SparkProgress(job) as progress:  # the two jobs run in parallel: lines say which
             proc = submit_job(
                 job,
@@ -166,6 +178,7 @@ class LocalBindings:
                 extra_args=["--inputs", args["inputs"]] if "inputs" in args else [],
                 timeout=float(timeout) * 60 if timeout else None,
                 on_line=progress,
+                driver=self._driver,
             )
         job_run_id = f"local-{job}-{run_id}"
         if proc.returncode != 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
 from spark_ingest.layout import USER_TRANSACTION_JOB
 from spark_ingest.pipeline import Inputs, run_job
@@ -35,8 +35,9 @@ def compute(inputs: Inputs) -> dict[str, DataFrame]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_job(JOB, compute, argv, partials=PARTIALS)
+def main(argv: list[str] | None = None, session: SparkSession | None = None) -> int:
+    """Run the job; in ``session`` when given (the local run's shared driver), else in its own."""
+    return run_job(JOB, compute, argv, session=session, partials=PARTIALS)
 
 
 if __name__ == "__main__":

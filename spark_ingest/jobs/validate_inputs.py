@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
 from spark_ingest.layout import VALIDATE_JOB
 from spark_ingest.pipeline import Inputs, run_job
@@ -28,8 +28,9 @@ def compute(_inputs: Inputs) -> dict[str, DataFrame]:
     return {}
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_job(JOB, compute, argv)
+def main(argv: list[str] | None = None, session: SparkSession | None = None) -> int:
+    """Run the job; in ``session`` when given (the local run's shared driver), else in its own."""
+    return run_job(JOB, compute, argv, session=session)
 
 
 if __name__ == "__main__":

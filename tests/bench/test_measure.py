@@ -62,3 +62,50 @@ def test_a_child_with_memory_of_its_own_is_counted() -> None:
     # the child holds its own 200 MB plus the pages it still shares (an upper bound)
     assert got.peak_rss_mb >= 2 * PARENT_MB + child_mb - 50, got
     assert len([mb for mb in sizes_mb(got.peak_processes) if mb >= PARENT_MB]) == 2, got
+
+
+#: burns the CPU seconds it is sent, answers, and waits for the next request
+BUSY_SERVER = """
+import sys, time
+for line in sys.stdin:
+    end = time.process_time() + float(line)
+    while time.process_time() < end:
+        pass
+    print("done", flush=True)
+"""
+
+
+@needs_proc
+def test_cpu_of_a_process_that_outlives_the_call_counts_only_the_call() -> None:
+    """The local run's shared Spark driver serves several measured jobs and is reaped in the
+    last one: each measurement counts only the CPU spent during it."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", BUSY_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+    def ask(seconds: float):
+        def run() -> int:
+            server.stdin.write(f"{seconds}\n")
+            server.stdin.flush()
+            return 0 if server.stdout.readline() == "done\n" else 1
+
+        return run
+
+    def finish() -> int:
+        server.stdin.close()
+        return server.wait()
+
+    try:
+        assert ask(0.5)() == 0  # before any measurement
+        first, second = measure(ask(1.0)), measure(ask(0.3))
+        last = measure(finish)  # reaped here: rusage adds its whole life, 1.8 s and more
+    finally:
+        server.kill()
+        server.wait()
+    assert (first.returncode, second.returncode, last.returncode) == (0, 0, 0)
+    assert 0.9 <= first.cpu_s < 1.4, first
+    assert 0.25 <= second.cpu_s < 0.6, second
+    assert 0 <= last.cpu_s < 0.3, last

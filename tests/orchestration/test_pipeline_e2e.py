@@ -249,9 +249,15 @@ def test_spark_job_that_raises_fails_its_branch_only(lake, good):
             raise RuntimeError("injected crash in the Spark driver")
         return real.emr_start_job_run(params, ctx)
 
-    result = run_local(
-        lake, "e2e-raise", handler_overrides={EMR_START_JOB_RUN: vehicle_job_raises}, wait_factor=0
-    )
+    try:
+        result = run_local(
+            lake,
+            "e2e-raise",
+            handler_overrides={EMR_START_JOB_RUN: vehicle_job_raises},
+            wait_factor=0,
+        )
+    finally:
+        real.close()  # the driver its Spark task started
     assert result.error == "VehicleLocationJobFailed"
     assert "injected crash" in result.cause
     [alert] = alerts(lake, "e2e-raise")

@@ -14,10 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 from spark_tiny_lake import EXPECTED_COUNTS, FILES, VALID_RENTAL_IDS, write_tiny_lake
 
+from spark_ingest.local_driver import LocalDriver
 from spark_ingest.submit import LOCAL_SHUFFLE_PARTITIONS, submit_job
 
 pytestmark = pytest.mark.slow
 RUN_ID = "e2e-1"
+RERUN_ID = "e2e-2"
 
 
 def expected_valid_rentals() -> list[dict[str, str]]:
@@ -39,12 +41,49 @@ def table(lake: Path, job: str, name: str):
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory) -> Path:
+    """The first job under its own spark-submit; the second, then the first again (a run with
+    nothing new, ``RERUN_ID``), in one local driver, as a pipeline run runs them."""
     lake = write_tiny_lake(tmp_path_factory.mktemp("e2e") / "lake")
+    proc = submit_job("vehicle_location_performance", lake, RUN_ID, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with LocalDriver() as driver:
+        for job, run_id in (
+            ("user_transaction_analysis", RUN_ID),
+            ("vehicle_location_performance", RERUN_ID),
+        ):
+            proc = submit_job(job, lake, run_id, timeout=1500, driver=driver)
+            assert proc.returncode == 0, proc.stderr[-3000:]
     for job in ("vehicle_location_performance", "user_transaction_analysis"):
-        proc = submit_job(job, lake, RUN_ID, timeout=1500)
-        assert proc.returncode == 0, proc.stderr[-3000:]
         assert (lake / "runs" / RUN_ID / "logs" / f"{job}.log").is_file()
     return lake
+
+
+def _log_command(lake: Path, run_id: str, job: str) -> str:
+    return (lake / "runs" / run_id / "logs" / f"{job}.log").read_text().splitlines()[0]
+
+
+def test_jobs_in_one_driver_run_as_under_their_own_spark_submit(lake):
+    own = _log_command(lake, RUN_ID, "vehicle_location_performance")
+    shared = [
+        _log_command(lake, RUN_ID, "user_transaction_analysis"),
+        _log_command(lake, RERUN_ID, "vehicle_location_performance"),
+    ]
+    assert "spark-submit" in own and "vehicle_location_performance.py" in own
+    driver = shared[0].split(">")[0]
+    assert driver.startswith("$ <local Spark driver, pid ")
+    assert all(line.startswith(driver + "> ") for line in shared)  # one process ran both
+    manifests = {
+        run_id: json.loads(
+            (lake / "runs" / run_id / "manifests" / "vehicle_location_performance.json").read_text()
+        )
+        for run_id in (RUN_ID, RERUN_ID)
+    }
+    first, rerun = manifests[RUN_ID], manifests[RERUN_ID]
+    assert rerun["status"] == "SUCCEEDED" and rerun["reconciled"] is True
+    assert rerun["spark_conf"] == first["spark_conf"]  # the same settings as spark-submit's
+    assert {t: o["rows"] for t, o in rerun["outputs"].items()} == {
+        t: o["rows"] for t, o in first["outputs"].items()
+    }
 
 
 def test_manifests_reconcile_and_match_hand_counts(lake):

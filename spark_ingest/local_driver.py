@@ -1,0 +1,407 @@
+"""One Spark driver for every Spark job of a local pipeline run.
+
+On EMR Serverless each job is its own job run. On a laptop a ``spark-submit`` per job costs a
+JVM start, a Python start and a new SparkSession (about 6 s per job here), and each job then
+runs on a cold JIT. At 10M rentals an incremental run (three jobs) took 64.7 s as three
+``spark-submit``s and 41.2 s with the same three jobs in one driver (see ``bench/README.md``).
+
+So a local pipeline run (``carrental run``, the bench) holds a :class:`LocalDriver`: the first
+Spark task starts one ``spark-submit`` of this file, and every Spark task of the run is sent
+to it, one job at a time; the run closes it at its end. ``carrental spark`` (one job) still
+starts its own ``spark-submit``.
+
+The jobs run exactly as under their own ``spark-submit``: the same entry module's ``main``,
+the same settings (:func:`spark_ingest.submit.spark_submit_prefix`), the same arguments. What
+the driver keeps between jobs is the JVM and the session; after each job it drops every cached
+frame (``clearCache``), and a job's state is otherwise in its arguments and the lake.
+
+Protocol: the client listens on a Unix socket in a private temporary folder (mode 0700) and
+starts the driver with the socket's path; the driver builds its session, connects, then
+reads one JSON request per line (``{"id", "job", "argv"}``) and answers each with one line
+(``{"id", "exit_code", "healthy"}``). Before answering it prints an end marker on its
+stdout, so the client gives each job exactly the output lines written while it ran (the JVM's
+own stderr lines are given to the job that was running when they arrived).
+
+Failures:
+
+* a job that fails returns its exit code (1, or 3 for an input file error, as under
+  ``spark-submit``); the driver stays up for the next job;
+* a job past its timeout: the driver's whole process tree is killed, the job returns 124
+  (as ``timeout(1)``), and the next job starts a new driver;
+* a driver that dies (a JVM crash, an out-of-memory kill), or whose SparkContext stopped:
+  the job returns the driver's exit code (1 if it had none) with all of its output, and the
+  next job starts a new driver;
+* Ctrl-C, or the run's process group killed: the driver is in the caller's process group and
+  stops with it.
+
+The timeout of a job counts from the moment it has the driver, including the driver's start
+when it is the first job; a job waiting for another to finish (the two KPI jobs run in
+parallel branches of the state machine) does not use up its timeout while it waits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+from spark_ingest.logs import log
+from spark_ingest.submit import (
+    TIMEOUT_EXIT_CODE,
+    LineCallback,
+    _kill_tree,
+    entry_script,
+    spark_submit_prefix,
+    submit_env,
+)
+
+DRIVER_APP_NAME = "carrental-local-run"
+#: printed by the driver on its stdout after each job: ``<marker> <request id>``
+END_MARKER = "carrental-driver-job-end"
+#: how long the client waits for the end marker once the answer came (the lines are in a pipe)
+MARKER_WAIT_S = 10.0
+#: how long ``close`` lets the driver stop its SparkContext before it is killed
+CLOSE_TIMEOUT_S = 60.0
+SOCKET_NAME = "driver.sock"
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Gone(Exception):
+    def __init__(self, returncode: int):
+        super().__init__(returncode)
+        self.returncode = returncode
+
+
+@dataclass
+class _Sink:
+    """Where output lines go: the running job's, or (between jobs) the next job's."""
+
+    lines: dict[str, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
+    on_line: LineCallback | None = None
+
+
+class LocalDriver:
+    """A client of one long-lived local Spark driver; use as a context manager or ``close()``.
+
+    ``env``: extra environment of the driver (as :func:`spark_ingest.submit.submit_env`).
+    ``command``: the command that starts a driver serving on the socket path it is given
+    (default: ``spark-submit`` of this file; tests use a driver without Spark).
+    """
+
+    def __init__(
+        self,
+        env: dict | None = None,
+        command: Callable[[str], list[str]] | None = None,
+    ):
+        self._env = submit_env(env)
+        self._command = command or driver_command
+        self._lock = threading.Lock()  # one job at a time
+        self._output = threading.Condition()  # guards _sink and _ended
+        self._sink = _Sink()
+        self._ended: int | None = None
+        self._requests = 0
+        self._proc: subprocess.Popen | None = None
+        self._conn: socket.socket | None = None
+        self._replies: IO[str] | None = None
+        self._folder: str | None = None
+        self._pumps: list[threading.Thread] = []
+        self._atexit = False
+        self._launched: int | None = None  # the pid of the last driver started
+
+    # ---- public -------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """The running driver's process id (``spark-submit``), or None."""
+        return self._proc.pid if self._alive() else None
+
+    def describe(self, job: str, argv: Sequence[str]) -> list[str]:
+        """How a job's log names what ran it."""
+        return [f"<local Spark driver, pid {self._launched}>", job, *argv]
+
+    def run(
+        self,
+        job: str,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        on_line: LineCallback | None = None,
+    ) -> subprocess.CompletedProcess:
+        """Run ``job``'s entry ``main(argv)`` in the driver (started if none runs); its output
+        lines go to ``on_line`` as they come. Never raises on a failed job."""
+        entry_script(job)  # an unknown job is refused here, as by spark-submit's path
+        with self._lock:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            with self._output:
+                sink = self._sink
+                sink.on_line = on_line
+            note = ""
+            try:
+                code = self._run(job, list(argv), deadline)
+            except _Timeout:
+                self._kill()
+                code = TIMEOUT_EXIT_CODE
+                note = f"\n{job} timed out after {timeout} s: the local Spark driver was killed\n"
+            except _Gone as gone:
+                code = gone.returncode
+                note = f"\nthe local Spark driver exited with code {code} while running {job}\n"
+            except BaseException:  # Ctrl-C while waiting: stop the driver with the caller
+                self._kill()
+                raise
+            with self._output:
+                self._sink = _Sink()
+            described = self.describe(job, argv)
+            stdout, stderr = ("".join(sink.lines[name]) for name in ("stdout", "stderr"))
+            return subprocess.CompletedProcess(described, code, stdout, stderr + note)
+
+    def close(self) -> None:
+        """Stop the driver: its SparkContext stops when the socket closes; killed after
+        :data:`CLOSE_TIMEOUT_S`. Safe to call twice."""
+        with self._lock:
+            if self._proc is None:
+                return
+            for handle in (self._replies, self._conn):
+                with contextlib.suppress(OSError):
+                    handle.close()
+            try:
+                self._proc.wait(timeout=CLOSE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log(
+                    logging.WARNING,
+                    "local_driver_kill",
+                    pid=self._proc.pid,
+                    after_s=CLOSE_TIMEOUT_S,
+                )
+                _kill_tree(self._proc)
+            self._cleanup()
+
+    def __enter__(self) -> LocalDriver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and self._conn is not None
+
+    def _run(self, job: str, argv: list[str], deadline: float | None) -> int:
+        if not self._alive():
+            if self._proc is not None:  # died between jobs
+                self._kill()
+            self._start(deadline)
+        assert self._conn is not None and self._replies is not None and self._proc is not None
+        self._requests += 1
+        request = {"id": self._requests, "job": job, "argv": argv}
+        try:
+            self._conn.sendall((json.dumps(request) + "\n").encode("utf-8"))
+            self._conn.settimeout(_remaining(deadline))
+            line = self._replies.readline()
+        except TimeoutError as exc:
+            raise _Timeout from exc
+        except OSError:
+            line = ""
+        if not line:  # the driver went away: its exit code, once it has one
+            raise _Gone(self._reap())
+        reply = json.loads(line)
+        with self._output:  # the job's last lines may still be in the pipe
+            self._output.wait_for(
+                lambda: self._ended == request["id"] or self._proc.poll() is not None,
+                timeout=MARKER_WAIT_S,
+            )
+        if not reply.get("healthy", False):
+            log(logging.WARNING, "local_driver_unhealthy", job=job, pid=self._proc.pid)
+            self._reap()
+        return int(reply["exit_code"])
+
+    def _start(self, deadline: float | None) -> None:
+        self._folder = tempfile.mkdtemp(prefix="carrental-driver-")  # mode 0700
+        path = os.path.join(self._folder, SOCKET_NAME)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(path)
+            listener.listen(1)
+            listener.settimeout(0.5)
+            self._proc = subprocess.Popen(
+                self._command(path),
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+            )
+            self._launched = self._proc.pid
+            self._pumps = [
+                threading.Thread(target=self._pump, args=(name, pipe), daemon=True)
+                for name, pipe in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr))
+            ]
+            for pump in self._pumps:
+                pump.start()
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                    break
+                except TimeoutError:
+                    if self._proc.poll() is not None:
+                        raise _Gone(self._reap()) from None
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise _Timeout from None
+        finally:
+            listener.close()
+        conn.settimeout(None)
+        self._conn, self._replies = conn, conn.makefile("r", encoding="utf-8")
+        if not self._atexit:  # a caller that forgets close() leaves no JVM behind
+            atexit.register(self.close)
+            self._atexit = True
+        log(logging.INFO, "local_driver_started", pid=self._proc.pid)
+
+    def _pump(self, name: str, pipe: IO[str]) -> None:
+        with pipe:
+            for line in pipe:
+                text = line.rstrip("\r\n")
+                with self._output:
+                    if name == "stdout" and text.startswith(END_MARKER + " "):
+                        with contextlib.suppress(ValueError):
+                            self._ended = int(text.split()[1])
+                        self._output.notify_all()
+                        continue
+                    sink = self._sink
+                    sink.lines[name].append(line)
+                    if sink.on_line is None:
+                        continue
+                    try:
+                        sink.on_line(name, text)
+                    except Exception:
+                        log(logging.WARNING, "on_line_failed", error=traceback.format_exc())
+                        sink.on_line = None
+
+    def _reap(self) -> int:
+        """Wait for a driver that is going away; its exit code (1 if it had none)."""
+        assert self._proc is not None
+        try:
+            self._proc.wait(timeout=CLOSE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            _kill_tree(self._proc)
+        code = self._proc.returncode
+        self._cleanup()
+        return code if code else 1
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            _kill_tree(self._proc)
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        for handle in (self._replies, self._conn):
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    handle.close()
+        for pump in self._pumps:  # the pipes close with the process tree
+            pump.join(timeout=CLOSE_TIMEOUT_S)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+        self._proc, self._conn, self._replies, self._folder, self._pumps = (
+            None,
+            None,
+            None,
+            None,
+            [],
+        )
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.001, deadline - time.monotonic())
+
+
+def driver_command(socket_path: str) -> list[str]:
+    """``spark-submit`` (the jobs' local settings) of this file, serving on ``socket_path``."""
+    return [*spark_submit_prefix(), str(Path(__file__).resolve()), socket_path]
+
+
+# ---- the driver side --------------------------------------------------------------------
+
+
+class Jobs(Protocol):
+    def run(self, job: str, argv: list[str]) -> int: ...
+    def healthy(self) -> bool: ...
+    def stop(self) -> None: ...
+
+
+class SparkJobs:
+    """The jobs' entry modules, run in one SparkSession."""
+
+    def __init__(self) -> None:
+        from spark_ingest.session import build_session
+
+        self.spark = build_session(DRIVER_APP_NAME)
+
+    def run(self, job: str, argv: list[str]) -> int:
+        entry_script(job)
+        module = importlib.import_module(f"spark_ingest.jobs.{job}")
+        try:
+            return int(module.main(argv, session=self.spark))
+        finally:
+            self.spark.catalog.clearCache()
+
+    def healthy(self) -> bool:
+        try:
+            return not self.spark.sparkContext._jsc.sc().isStopped()
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        self.spark.stop()
+
+
+def serve(socket_path: str, jobs_factory: Callable[[], Jobs] = SparkJobs) -> int:
+    """Connect to ``socket_path`` and run each requested job until the client hangs up."""
+    jobs = jobs_factory()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(socket_path)
+            replies = conn.makefile("w", encoding="utf-8")
+            for line in conn.makefile("r", encoding="utf-8"):
+                request = json.loads(line)
+                try:
+                    code = jobs.run(request["job"], list(request["argv"]))
+                except SystemExit as exc:  # argparse refusing an argument: its exit code
+                    code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+                except Exception:  # a job's own errors end in its manifest; this is the rest
+                    traceback.print_exc()
+                    code = 1
+                healthy = jobs.healthy()
+                sys.stderr.flush()
+                print(f"{END_MARKER} {request['id']}", flush=True)
+                answer = {"id": request["id"], "exit_code": code, "healthy": healthy}
+                replies.write(json.dumps(answer) + "\n")
+                replies.flush()
+                if not healthy:
+                    return 1
+    finally:
+        jobs.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1]))
