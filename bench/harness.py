@@ -8,7 +8,8 @@ the KPI jobs with ``--inputs validated``, as a pipeline run does):
 * ``project``: the project's jobs through ``spark_ingest.submit.submit_job`` (spark engine),
   the three of a repeat in one local Spark driver as in ``carrental run``
   (:mod:`spark_ingest.local_driver`: started by the first job, stopped by the last, both timed);
-* ``project_duckdb``: the same jobs with ``--engine duckdb`` (only when the jobs accept it);
+* ``project_duckdb``: the same jobs with ``--engine duckdb`` (only when the jobs accept it),
+  also in one driver process per repeat;
 * ``duckdb_sql``: the hand-written DuckDB SQL reference (``bench/duckdb_reference.py``);
 * ``incremental``: a full run over 99% of the rentals (untimed), then an incremental run that
   adds the remaining 1% (timed); only when the jobs accept ``--mode incremental``.
@@ -769,9 +770,13 @@ def run_bench(config: BenchConfig) -> dict:
                         if rc != 0:
                             _log(f"  incremental set-up (full run of {job}) failed: exit {rc}")
                 shutil.move(parked[side], delta_in_raw)
-            # the Spark sides' jobs share one driver per repeat (started in the first job's
+            # a project side's jobs share one driver per repeat (started in the first job's
             # measurement, stopped in the last's), as in a local pipeline run
-            driver = LocalDriver(env=child_env()) if side in (PROJECT, INCREMENTAL) else None
+            driver = (
+                LocalDriver("duckdb" if side == PROJECT_DUCKDB else "spark", env=child_env())
+                if side in PROJECT_SIDES
+                else None
+            )
             for job in side_jobs(side):
                 log_path = work / side / "logs" / f"r{repeat}-{job}.log"
 
@@ -972,11 +977,14 @@ def render_markdown(report: dict) -> str:
         "",
         "## Method",
         "",
-        "- wall: perf_counter around each job's process; CPU: user+sys of reaped child processes "
-        "(getrusage RUSAGE_CHILDREN deltas).",
+        "- wall: perf_counter around each job; CPU: user+sys of the child processes during the "
+        "job (reaped: getrusage RUSAGE_CHILDREN deltas; live, such as a shared driver: "
+        "/proc/<pid>/stat deltas).",
         f"- peak RSS: {', '.join(report['rss_method']) or 'n/a'} (shared pages count once per "
         "process, so it is an upper bound).",
-        "- each job is its own process (spark-submit or python); sides are interleaved within "
+        "- the references run each job as its own process (spark-submit or python); a project "
+        "side runs its three jobs in one driver per repeat, as a local pipeline run does "
+        "(started in the first job's time, stopped in the last's); sides are interleaved within "
         "each repeat; outputs are removed (untimed) before each repeat.",
         "- the baseline has no validation or quarantine: compare correctness on clean data only.",
         "- the project's vehicle_location_performance also writes rentals_fact (as does the "

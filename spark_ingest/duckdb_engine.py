@@ -117,6 +117,20 @@ def uncache(df: Any) -> None:
     setattr(df, _HOLDS, [])
 
 
+def drop_all(session: Any) -> None:
+    """Drop every table and view of this module left in the session's connection: between
+    the jobs of one process (:mod:`spark_ingest.local_driver`), whose frames are their own."""
+    conn = _connection(session)
+    left = conn.execute(
+        "select 'table', table_name from duckdb_tables() where table_name like 'carrental\\_%' "
+        "escape '\\' union all "
+        "select 'view', view_name from duckdb_views() where view_name like 'carrental\\_%' "
+        "escape '\\'"
+    ).fetchall()
+    for kind, name in left:
+        conn.execute(f"drop {kind} if exists {name}")
+
+
 def write_parquet(df: Any, uri: str, partitions: tuple[str, ...] = ()) -> None:
     """Overwrite the folder ``uri`` with ``df`` as Parquet (hive-style ``col=value`` folders
     for ``partitions``)."""

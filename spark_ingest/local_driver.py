@@ -1,4 +1,4 @@
-"""One Spark driver for every Spark job of a local pipeline run.
+"""One driver process for every job of a local pipeline run (Spark, or the DuckDB engine).
 
 On EMR Serverless each job is its own job run. On a laptop a ``spark-submit`` per job costs a
 JVM start, a Python start and a new SparkSession (about 6 s per job here), and each job then
@@ -9,6 +9,11 @@ So a local pipeline run (``carrental run``, the bench) holds a :class:`LocalDriv
 Spark task starts one ``spark-submit`` of this file, and every Spark task of the run is sent
 to it, one job at a time; the run closes it at its end. ``carrental spark`` (one job) still
 starts its own ``spark-submit``.
+
+On the DuckDB engine (``--engine duckdb``) the driver is one Python process with sqlframe
+activated once (:mod:`spark_ingest.duckdb_engine`), so the jobs share its start-up (about
+0.8 s per process) and its DuckDB connection; every table and view a job leaves in the
+connection is dropped after it.
 
 The jobs run exactly as under their own ``spark-submit``: the same entry module's ``main``,
 the same settings (:func:`spark_ingest.submit.spark_submit_prefix`), the same arguments. What
@@ -99,20 +104,25 @@ class _Sink:
 
 
 class LocalDriver:
-    """A client of one long-lived local Spark driver; use as a context manager or ``close()``.
+    """A client of one long-lived local driver; use as a context manager or ``close()``.
 
+    ``engine``: the jobs' engine, ``spark`` or ``duckdb`` (:func:`driver_command`).
     ``env``: extra environment of the driver (as :func:`spark_ingest.submit.submit_env`).
     ``command``: the command that starts a driver serving on the socket path it is given
-    (default: ``spark-submit`` of this file; tests use a driver without Spark).
+    (default: :func:`driver_command`; tests use a driver without Spark).
     """
 
     def __init__(
         self,
+        engine: str = "spark",
         env: dict | None = None,
         command: Callable[[str], list[str]] | None = None,
     ):
+        if engine not in JOBS_BY_ENGINE:
+            raise ValueError(f"unknown engine {engine!r}: expected one of {sorted(JOBS_BY_ENGINE)}")
+        self.engine = engine
         self._env = submit_env(env)
-        self._command = command or driver_command
+        self._command = command or (lambda path: driver_command(path, engine))
         self._lock = threading.Lock()  # one job at a time
         self._output = threading.Condition()  # guards _sink and _ended
         self._sink = _Sink()
@@ -130,12 +140,12 @@ class LocalDriver:
 
     @property
     def pid(self) -> int | None:
-        """The running driver's process id (``spark-submit``), or None."""
+        """The running driver's process id (``spark-submit``, or Python for DuckDB), or None."""
         return self._proc.pid if self._alive() else None
 
     def describe(self, job: str, argv: Sequence[str]) -> list[str]:
         """How a job's log names what ran it."""
-        return [f"<local Spark driver, pid {self._launched}>", job, *argv]
+        return [f"<local {self.engine} driver, pid {self._launched}>", job, *argv]
 
     def run(
         self,
@@ -159,10 +169,12 @@ class LocalDriver:
             except _Timeout:
                 self._kill()
                 code = TIMEOUT_EXIT_CODE
-                note = f"\n{job} timed out after {timeout} s: the local Spark driver was killed\n"
+                note = f"\n{job} timed out after {timeout} s: the local {self.engine} driver "
+                note += "was killed\n"
             except _Gone as gone:
                 code = gone.returncode
-                note = f"\nthe local Spark driver exited with code {code} while running {job}\n"
+                note = f"\nthe local {self.engine} driver exited with code {code} while "
+                note += f"running {job}\n"
             except BaseException:  # Ctrl-C while waiting: stop the driver with the caller
                 self._kill()
                 raise
@@ -173,14 +185,15 @@ class LocalDriver:
             return subprocess.CompletedProcess(described, code, stdout, stderr + note)
 
     def close(self) -> None:
-        """Stop the driver: its SparkContext stops when the socket closes; killed after
-        :data:`CLOSE_TIMEOUT_S`. Safe to call twice."""
+        """Stop the driver: it stops its session and exits when the socket closes; it is killed
+        after :data:`CLOSE_TIMEOUT_S`. Safe to call twice."""
         with self._lock:
             if self._proc is None:
                 return
             for handle in (self._replies, self._conn):
-                with contextlib.suppress(OSError):
-                    handle.close()
+                if handle is not None:
+                    with contextlib.suppress(OSError):
+                        handle.close()
             try:
                 self._proc.wait(timeout=CLOSE_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -334,9 +347,12 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.001, deadline - time.monotonic())
 
 
-def driver_command(socket_path: str) -> list[str]:
-    """``spark-submit`` (the jobs' local settings) of this file, serving on ``socket_path``."""
-    return [*spark_submit_prefix(), str(Path(__file__).resolve()), socket_path]
+def driver_command(socket_path: str, engine: str = "spark") -> list[str]:
+    """This module serving on ``socket_path``: this file under ``spark-submit`` (the jobs'
+    local settings) for Spark, ``python -m`` for DuckDB."""
+    if engine == "spark":
+        return [*spark_submit_prefix(), str(Path(__file__).resolve()), socket_path, engine]
+    return [sys.executable, "-m", __spec__.name if __spec__ else __name__, socket_path, engine]
 
 
 # ---- the driver side --------------------------------------------------------------------
@@ -374,6 +390,38 @@ class SparkJobs:
         self.spark.stop()
 
 
+class DuckDBJobs:
+    """The jobs' entry modules on the DuckDB engine, in one sqlframe session."""
+
+    def __init__(self) -> None:
+        from spark_ingest import duckdb_engine
+
+        duckdb_engine.activate()  # before any job module imports pyspark
+        self.engine = duckdb_engine
+        self.session = duckdb_engine.duckdb_session()
+
+    def run(self, job: str, argv: list[str]) -> int:
+        entry_script(job)
+        module = importlib.import_module(f"spark_ingest.jobs.{job}")
+        try:
+            return int(module.main(argv, session=self.session))
+        finally:
+            self.engine.drop_all(self.session)
+
+    def healthy(self) -> bool:
+        try:
+            return self.engine._connection(self.session).execute("select 1").fetchone() == (1,)
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        self.session.stop()
+
+
+#: engine -> the driver side's jobs
+JOBS_BY_ENGINE: dict[str, Callable[[], Jobs]] = {"spark": SparkJobs, "duckdb": DuckDBJobs}
+
+
 def serve(socket_path: str, jobs_factory: Callable[[], Jobs] = SparkJobs) -> int:
     """Connect to ``socket_path`` and run each requested job until the client hangs up."""
     jobs = jobs_factory()
@@ -404,4 +452,8 @@ def serve(socket_path: str, jobs_factory: Callable[[], Jobs] = SparkJobs) -> int
 
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.argv[1]))
+    # run as a file (spark-submit), the package's folder is first on sys.path, where its
+    # modules (io.py, logs.py, ...) could shadow others imported from now on
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != here]
+    sys.exit(serve(sys.argv[1], JOBS_BY_ENGINE[sys.argv[2] if len(sys.argv) > 2 else "spark"]))

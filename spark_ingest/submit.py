@@ -270,13 +270,13 @@ def submit_job(
     capture them and tee them to ``<lake>/runs/<run_id>/logs/<job>.log``. Never raises on a
     non-zero exit; a timeout kills the job and returns code 124.
 
-    With a ``driver`` (:class:`spark_ingest.local_driver.LocalDriver`, whose own ``env``
-    applies) a Spark job runs in that run-long driver instead of a ``spark-submit`` of its own;
-    a DuckDB job always runs in its own process."""
+    With a ``driver`` of the same engine (:class:`spark_ingest.local_driver.LocalDriver`,
+    whose own ``env`` applies) the job runs in that run-long driver instead of a process of
+    its own."""
     cmd = build_command(job, lake_dir, run_id, mode=mode, engine=engine, extra_args=extra_args)
     log_dir = Path(lake_dir).resolve() / RUNS_PREFIX / validate_run_id(run_id) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    if driver is not None and engine == "spark":
+    if driver is not None and engine == driver.engine:
         argv = [*job_args(lake_dir, run_id, mode, engine), *extra_args]
         proc = driver.run(job, argv, timeout=timeout, on_line=on_line)
         cmd = proc.args

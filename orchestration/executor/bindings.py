@@ -6,9 +6,9 @@ AWS resource (Task ``Resource``)                            local handler
 ``arn:aws:states:::emr-serverless:startJobRun.sync``        ``spark_ingest.submit.submit_job``: the same
                                                             entry script with the same arguments
                                                             (``s3://<DataBucket>/`` -> the lake
-                                                            folder) in the run's one local Spark
-                                                            driver (``spark_ingest.local_driver``),
-                                                            progress on stderr
+                                                            folder) in the run's one local driver
+                                                            (``spark_ingest.local_driver``; Spark
+                                                            or DuckDB), progress on stderr
 ``arn:aws:states:::aws-sdk:glue:startCrawler``              ``carrental.catalog.crawl`` (runs now)
 ``arn:aws:states:::aws-sdk:glue:getCrawler``                the last crawl's GetCrawler-shaped answer
 ``arn:aws:states:::codebuild:startBuild.sync``              ``carrental.dbt_runner.run_dbt(lake,
@@ -122,7 +122,7 @@ class LocalBindings:
         self._crawls: dict[str, dict] = {}
         self._queries: dict[str, dict] = {}
         self._lock = threading.Lock()
-        self._driver = None  # the run's local Spark driver, started by the first Spark task
+        self._driver = None  # the run's local driver, started by the first Spark task
 
     def handlers(self) -> dict[str, Handler]:
         return {resource: getattr(self, method) for resource, method in LOCAL_BINDINGS.items()}
@@ -140,7 +140,7 @@ class LocalBindings:
         return self.lake / rest if rest else self.lake
 
     def close(self) -> None:
-        """Stop the run's local Spark driver, if a Spark task started one."""
+        """Stop the run's local driver, if a Spark task started one."""
         if self._driver is not None:
             self._driver.close()
 
@@ -166,8 +166,8 @@ class LocalBindings:
         run_id = args.get("run_id", self.run_id)
         timeout = params.get("ExecutionTimeoutMinutes")
         with self._lock:
-            if self._driver is None and self.engine == "spark":
-                self._driver = LocalDriver()
+            if self._driver is None:
+                self._driver = LocalDriver(self.engine)
         with SparkProgress(job) as progress:  # the two jobs run in parallel: lines say which
             proc = submit_job(
                 job,

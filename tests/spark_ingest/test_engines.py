@@ -25,6 +25,7 @@ from carrental.generate import DimensionSizes, generate
 from spark_ingest.duckdb_engine import MEMORY_LIMIT_ENV
 from spark_ingest.jobs import user_transaction_analysis as uta
 from spark_ingest.layout import JOB_TABLES, JOBS
+from spark_ingest.local_driver import LocalDriver
 from spark_ingest.pipeline import EXIT_OK, run_job
 from spark_ingest.submit import build_command, job_args, submit_job
 
@@ -47,10 +48,13 @@ def generated_lake(lake: Path) -> Path:
 LAKES = {"tiny": write_tiny_lake, "generated": generated_lake}
 
 
-def run_duckdb_engine(lake: Path, run_id: str, mode: str = "full") -> dict[str, dict]:
+def run_duckdb_engine(
+    lake: Path, run_id: str, mode: str = "full", driver: LocalDriver | None = None
+) -> dict[str, dict]:
+    """Each job in its own process, or all in ``driver``, as a pipeline run runs them."""
     manifests = {}
     for job in JOBS:
-        proc = submit_job(job, lake, run_id, mode=mode, engine="duckdb", timeout=600)
+        proc = submit_job(job, lake, run_id, mode=mode, engine="duckdb", timeout=600, driver=driver)
         assert proc.returncode == 0, proc.stderr[-3000:]
         path = lake / "runs" / run_id / "manifests" / f"{job}.json"
         manifests[job] = json.loads(path.read_text())
@@ -80,7 +84,14 @@ def test_duckdb_engine_equals_spark(spark, tmp_path: Path, kind: str) -> None:
     shutil.copytree(spark_lake / "data" / "raw", duckdb_lake / "data" / "raw")
 
     on_spark = run_both(spark, spark_lake, RUN_ID, "full")
-    on_duckdb = run_duckdb_engine(duckdb_lake, RUN_ID)
+    # the tiny lake's jobs each in a process of their own; the generated lake's in one driver
+    with LocalDriver("duckdb") as driver:
+        on_duckdb = run_duckdb_engine(
+            duckdb_lake, RUN_ID, driver=driver if kind != "tiny" else None
+        )
+    logs = [(duckdb_lake / "runs" / RUN_ID / "logs" / f"{job}.log").read_text() for job in JOBS]
+    shared = [log.startswith("$ <local duckdb driver, pid ") for log in logs]
+    assert shared == [kind != "tiny"] * len(JOBS)
 
     # DuckDB writes wall-clock timestamps, as plain TIMESTAMP (Spark writes INT96): Spark 4
     # reads those as timestamp_ntz unless told to infer no NTZ types

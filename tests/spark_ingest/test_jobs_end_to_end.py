@@ -70,7 +70,7 @@ def test_jobs_in_one_driver_run_as_under_their_own_spark_submit(lake):
     ]
     assert "spark-submit" in own and "vehicle_location_performance.py" in own
     driver = shared[0].split(">")[0]
-    assert driver.startswith("$ <local Spark driver, pid ")
+    assert driver.startswith("$ <local spark driver, pid ")
     assert all(line.startswith(driver + "> ") for line in shared)  # one process ran both
     manifests = {
         run_id: json.loads(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from spark_ingest import submit
-from spark_ingest.local_driver import LocalDriver
+from spark_ingest.local_driver import LocalDriver, driver_command
 from spark_ingest.submit import TIMEOUT_EXIT_CODE
 
 JOB = "validate_inputs"  # any known job name: the fake driver ignores it
@@ -182,5 +182,27 @@ def test_submit_job_runs_spark_jobs_in_the_driver_and_logs_them(fake_driver, tmp
     proc = submit.submit_job(JOB, tmp_path, "r-1", driver=driver)
     assert proc.returncode == 0 and "out:r-1" in proc.stdout
     log = (tmp_path / "runs" / "r-1" / "logs" / f"{JOB}.log").read_text()
-    assert log.startswith(f"$ <local Spark driver, pid {driver.pid}> {JOB} say r-1")
+    assert log.startswith(f"$ <local spark driver, pid {driver.pid}> {JOB} say r-1")
     assert "out:r-1" in log and "err:r-1" in log
+
+
+def test_each_engine_has_its_driver_and_other_jobs_run_in_their_own_process(tmp_path, monkeypatch):
+    spark = driver_command("/x/driver.sock", "spark")
+    duckdb = driver_command("/x/driver.sock", "duckdb")
+    assert Path(spark[0]).name == "spark-submit" and spark[-2:] == ["/x/driver.sock", "spark"]
+    assert spark[-3].endswith("spark_ingest/local_driver.py")
+    assert duckdb == [sys.executable, "-m", "spark_ingest.local_driver", "/x/driver.sock", "duckdb"]
+    with pytest.raises(ValueError, match="unknown engine"):
+        LocalDriver("polars")
+
+    ran = []
+
+    def own_process(cmd, **kwargs):
+        ran.append(cmd)
+        return submit.subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(submit, "stream_process", own_process)
+    spark_driver = LocalDriver("spark")
+    proc = submit.submit_job(JOB, tmp_path, "r-2", engine="duckdb", driver=spark_driver)
+    assert proc.returncode == 0 and ran[0][1:4] == ["-m", "spark_ingest.duckdb_engine", JOB]
+    assert spark_driver.pid is None  # never started
