@@ -2,8 +2,8 @@
 
 On EMR Serverless each job is its own job run. On a laptop a ``spark-submit`` per job costs a
 JVM start, a Python start and a new SparkSession (about 6 s per job here), and each job then
-runs on a cold JIT. At 10M rentals an incremental run (three jobs) took 64.7 s as three
-``spark-submit``s and 41.2 s with the same three jobs in one driver (see ``bench/README.md``).
+runs on a cold JIT. At 10M rentals an incremental run (three jobs) took 70.6 and 80.5 s as
+three ``spark-submit``s and 42.2 and 50.3 s in one driver (see ``bench/README.md``).
 
 So a local pipeline run (``carrental run``, the bench) holds a :class:`LocalDriver`: the first
 Spark task starts one ``spark-submit`` of this file, and every Spark task of the run is sent
