@@ -416,7 +416,7 @@ def run_project(
     driver: LocalDriver | None = None,
 ) -> int:
     """One job of a project side; a KPI job reads what ``validate_inputs`` handed over. With a
-    ``driver`` a Spark job runs in it, as in a local pipeline run."""
+    ``driver`` of the job's engine the job runs in it, as in a local pipeline run."""
     from spark_ingest.submit import submit_job
 
     done = submit_job(
