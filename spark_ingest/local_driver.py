@@ -23,9 +23,10 @@ frame (``clearCache``), and a job's state is otherwise in its arguments and the 
 Protocol: the client listens on a Unix socket in a private temporary folder (mode 0700) and
 starts the driver with the socket's path; the driver builds its session, connects, then
 reads one JSON request per line (``{"id", "job", "argv"}``) and answers each with one line
-(``{"id", "exit_code", "healthy"}``). Before answering it prints an end marker on its
-stdout, so the client gives each job exactly the output lines written while it ran (the JVM's
-own stderr lines are given to the job that was running when they arrived).
+(``{"id", "exit_code", "healthy"}``). Before answering it prints an end marker on its stdout
+and one on its stderr, and the client waits for both, so each job gets exactly the output
+lines its driver wrote while it ran, on either stream (the JVM's own stderr lines, which do
+not pass through the Python driver, go to the job that was running when they arrived).
 
 Failures:
 
@@ -60,6 +61,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +78,7 @@ from spark_ingest.submit import (
 )
 
 DRIVER_APP_NAME = "carrental-local-run"
-#: printed by the driver on its stdout after each job: ``<marker> <request id>``
+#: printed by the driver on its stdout and on its stderr after each job: ``<marker> <id>``
 END_MARKER = "carrental-driver-job-end"
 #: how long the client waits for the end marker once the answer came (the lines are in a pipe)
 MARKER_WAIT_S = 10.0
@@ -124,9 +126,9 @@ class LocalDriver:
         self._env = submit_env(env)
         self._command = command or (lambda path: driver_command(path, engine))
         self._lock = threading.Lock()  # one job at a time
-        self._output = threading.Condition()  # guards _sink and _ended
+        self._output = threading.Condition()  # guards _sink and _markers
         self._sink = _Sink()
-        self._ended: int | None = None
+        self._markers: Counter[int] = Counter()  # request id -> end markers seen
         self._requests = 0
         self._proc: subprocess.Popen | None = None
         self._conn: socket.socket | None = None
@@ -236,9 +238,9 @@ class LocalDriver:
         if not line:  # the driver went away: its exit code, once it has one
             raise _Gone(self._reap())
         reply = json.loads(line)
-        with self._output:  # the job's last lines may still be in the pipe
+        with self._output:  # the job's last lines may still be in the pipes: wait for both ends
             self._output.wait_for(
-                lambda: self._ended == request["id"] or self._proc.poll() is not None,
+                lambda: self._markers[request["id"]] >= 2 or self._proc.poll() is not None,
                 timeout=MARKER_WAIT_S,
             )
         if not reply.get("healthy", False):
@@ -294,9 +296,9 @@ class LocalDriver:
             for line in pipe:
                 text = line.rstrip("\r\n")
                 with self._output:
-                    if name == "stdout" and text.startswith(END_MARKER + " "):
+                    if text.startswith(END_MARKER + " "):
                         with contextlib.suppress(ValueError):
-                            self._ended = int(text.split()[1])
+                            self._markers[int(text.split()[1])] += 1
                         self._output.notify_all()
                         continue
                     sink = self._sink
@@ -364,6 +366,16 @@ class Jobs(Protocol):
     def stop(self) -> None: ...
 
 
+def run_entry(job: str, argv: list[str], session: object, after: Callable[[], object]) -> int:
+    """``job``'s entry ``main(argv, session=session)``; ``after`` runs however it ends."""
+    entry_script(job)
+    module = importlib.import_module(f"spark_ingest.jobs.{job}")
+    try:
+        return int(module.main(argv, session=session))
+    finally:
+        after()
+
+
 class SparkJobs:
     """The jobs' entry modules, run in one SparkSession."""
 
@@ -373,12 +385,7 @@ class SparkJobs:
         self.spark = build_session(DRIVER_APP_NAME)
 
     def run(self, job: str, argv: list[str]) -> int:
-        entry_script(job)
-        module = importlib.import_module(f"spark_ingest.jobs.{job}")
-        try:
-            return int(module.main(argv, session=self.spark))
-        finally:
-            self.spark.catalog.clearCache()
+        return run_entry(job, argv, self.spark, self.spark.catalog.clearCache)
 
     def healthy(self) -> bool:
         try:
@@ -401,12 +408,7 @@ class DuckDBJobs:
         self.session = duckdb_engine.duckdb_session()
 
     def run(self, job: str, argv: list[str]) -> int:
-        entry_script(job)
-        module = importlib.import_module(f"spark_ingest.jobs.{job}")
-        try:
-            return int(module.main(argv, session=self.session))
-        finally:
-            self.engine.drop_all(self.session)
+        return run_entry(job, argv, self.session, lambda: self.engine.drop_all(self.session))
 
     def healthy(self) -> bool:
         try:
@@ -439,8 +441,8 @@ def serve(socket_path: str, jobs_factory: Callable[[], Jobs] = SparkJobs) -> int
                     traceback.print_exc()
                     code = 1
                 healthy = jobs.healthy()
-                sys.stderr.flush()
-                print(f"{END_MARKER} {request['id']}", flush=True)
+                for stream in (sys.stdout, sys.stderr):  # after the job's last line on each
+                    print(f"{END_MARKER} {request['id']}", file=stream, flush=True)
                 answer = {"id": request["id"], "exit_code": code, "healthy": healthy}
                 replies.write(json.dumps(answer) + "\n")
                 replies.flush()

@@ -106,8 +106,20 @@ def test_jobs_share_one_driver_and_each_gets_only_its_own_output(fake_driver):
     assert "a1" not in second.stdout + second.stderr and "out:b1" in second.stdout
     assert ("stdout", "out:a1") in seen and ("stderr", "err:a2") in seen
     assert not any("b1" in line for _, line in seen)
-    assert "carrental-driver-job-end" not in first.stdout + second.stdout
+    assert "carrental-driver-job-end" not in first.stdout + second.stdout + second.stderr
     assert first.args[1:] == [JOB, "say", "a1", "a2"] and "pid" in first.args[0]
+
+
+def test_each_job_gets_its_last_lines_on_both_streams(fake_driver):
+    """stdout and stderr are separate pipes: a job ends once its end marker came on each."""
+    driver = fake_driver()
+    for n in range(20):
+        texts = [f"j{n}-{i}" for i in range(5)]
+        proc = driver.run(JOB, ["say", *texts])
+        assert proc.stderr == "".join(f"err:{text}\n" for text in texts), n
+        assert [line for line in proc.stdout.splitlines() if line.startswith("out:")] == [
+            f"out:{text}" for text in texts
+        ], n
 
 
 def test_a_failed_job_returns_its_code_and_the_driver_serves_the_next(fake_driver):
