@@ -42,6 +42,7 @@ from spark_ingest.logs import log
 from spark_ingest.manifest import FAILED, SUCCEEDED, Manifest, write_manifest
 from spark_ingest.publish import Publisher, write_quarantine
 from spark_ingest.state import (
+    MAX_PARTIAL_LAYERS,
     IngestState,
     Plan,
     key_ranges_disjoint,
@@ -265,14 +266,14 @@ def checked_rentals(
 
     def check(parsed: DataFrame, wider: DataFrame | None = None) -> DataFrame:
         dims = (valid["users"], valid["vehicles"], valid["locations"])
-        return cache(compact(check_rentals(parsed, *dims, wider=wider), ds))
+        return compact(check_rentals(parsed, *dims, wider=wider), ds)
 
     if state is None or plan is None:
         # one pass parses and checks every row; the duplicate-key pre-count reads only the key
         raw = read_raw(spark, ds, files[ds.name])
         if not duckdb_engine.is_duckdb(raw):  # DuckDB's reader already fills a table
             raw = raw.cache()
-        annotated = check(parse_rentals(raw), wider=keys_only(raw, ds))
+        annotated = cache(check(parse_rentals(raw), wider=keys_only(raw, ds)))
         return Checked(annotated, [annotated], None, [raw], None)
     parsed = parsed_rentals(spark, files[ds.name], manifest, state, plan)
     previous = plan.previous_segments or []
@@ -289,7 +290,7 @@ def checked_rentals(
             plan.segments = previous
             result = Checked(old, [], old.limit(0), [], sum_counts(stored_counts))
         else:
-            new = check(state.read_parsed(plan.new))
+            new = cache(check(state.read_parsed(plan.new)))
             counts = count_rows(new, typed(ds.key))
             if key_ranges_disjoint(counts, stored_counts):
                 manifest.data["ingest"]["cross_run_keys"] = "key_ranges_disjoint"
@@ -308,11 +309,13 @@ def checked_rentals(
                 uncache(new)
                 blocker = "duplicate_keys_across_runs"
     if result is None:
-        annotated = check(parsed)
-        state.write_segment(annotated, segment)
+        # written as it is computed, never cached: every later use (the count, the quarantine,
+        # the handover) reads the written segment, a fraction of the parsed rows' bytes
+        state.write_segment(check(parsed), segment)
+        annotated = state.read_segments([segment])
         plan.segments = [segment]
         plan.segment_counts = {}  # counted by the caller (count_rows with the key)
-        result = Checked(annotated, [annotated], None, [], None)
+        result = Checked(annotated, [], None, [], None)
     how = {
         "path": "recheck" if blocker else "append",
         "reason": blocker,
@@ -507,32 +510,46 @@ def build_partials(
 ) -> None:
     """Set ``inputs.partials``: the partial aggregates of every valid rental.
 
-    An append run merges the stored partials with those of its new rentals (``merged``; the
-    same as before when nothing is new: ``reused``); any other run builds them from every
-    checked rental (``built``). New partials are stored for the next run and read back, so
-    every KPI reads the small stored frames.
+    An append run stores the partials of its new valid rentals alone as one more layer beside
+    the stored ones (``appended``; ``reused`` when nothing was new; ``merged`` when the layers
+    reached :data:`~spark_ingest.state.MAX_PARTIAL_LAYERS` and are written again as one); any
+    other run builds them from every checked rental (``built``). The KPIs read the merge of
+    the stored layers, so an append run writes a day's partials, never all of them again.
     """
     plan = inputs.plan
     if state is None or plan is None:
         inputs.partials = {name: cache(rentals_partial(name, inputs.rentals)) for name in names}
         return
-    previous = plan.previous_partials
+    previous, run_id = plan.previous_partials, manifest.data["run_id"]
     if inputs.appended is not None and state.partials_exist(previous, names):
         assert previous is not None
-        stored = state.read_partials(previous, names)
         if plan.segments == plan.previous_segments:
-            how, folder = "reused", previous
+            how, layers = "reused", previous
         else:
             new = _new_rentals(inputs, names).partials
-            merged = {name: merge_partials(name, stored[name], new[name]) for name in names}
-            how, folder = "merged", state.write_partials(merged, manifest.data["run_id"])
+            if len(previous) < MAX_PARTIAL_LAYERS:
+                how, layers = "appended", [*previous, state.write_partials(new, run_id)]
+            else:
+                stored = state.read_partials(previous, names)
+                merged = {name: merge_partials(name, stored[name], new[name]) for name in names}
+                how, layers = "merged", [state.write_partials(merged, run_id)]
     else:
         built = {name: rentals_partial(name, inputs.rentals) for name in names}
-        how, folder = "built", state.write_partials(built, manifest.data["run_id"])
-    plan.partials = folder
-    inputs.partials = state.read_partials(folder, names)
-    manifest.data["ingest"]["partials"] = {"how": how, "names": list(names)}
-    log(logging.INFO, "partials", job=manifest.data["job"], how=how, names=list(names))
+        how, layers = "built", [state.write_partials(built, run_id)]
+    plan.partials = layers
+    stored = state.read_partials(layers, names)
+    if len(layers) > 1:
+        stored = {name: merge_partials(name, frame) for name, frame in stored.items()}
+    inputs.partials = stored
+    manifest.data["ingest"]["partials"] = {"how": how, "names": list(names), "layers": len(layers)}
+    log(
+        logging.INFO,
+        "partials",
+        job=manifest.data["job"],
+        how=how,
+        names=list(names),
+        layers=len(layers),
+    )
 
 
 def appended_tables(compute: Compute, inputs: Inputs, names: tuple[str, ...]) -> dict:

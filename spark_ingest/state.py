@@ -58,8 +58,12 @@ again: an append run counts only its new rows. A snapshot or segment without cou
 validated or rechecked again.
 
 The **partials** (:data:`spark_ingest.transforms.PARTIALS`) the job's KPIs are built from are
-stored after each run, and the ledger names their folder. An append run merges them with the
-partials of its new valid rentals; any other run builds them from every checked rental.
+stored after each run as **layers**: one folder each, listed oldest first by the ledger. An
+append run writes the partials of its new valid rentals alone as one more layer (at
+:data:`MAX_PARTIAL_LAYERS` it merges them all into one instead), and the KPIs read the merge of
+every layer; any other run builds them from every checked rental, as one layer. A layer is
+the size of a day's rentals: an append run never rewrites the partials of all the earlier
+days.
 
 The ledger is written only after the job's tables are published: a run that fails leaves the
 previous ledger (and the state it names), and the next run parses the same files again.
@@ -96,10 +100,12 @@ PARSED_DIR = "rentals_parsed"
 CHECKED_DIR = "rentals_checked"
 PARTIALS_DIR = "partials"
 DIMENSIONS_DIR = "dimensions"
-LEDGER_VERSION = 4
+LEDGER_VERSION = 5
 HASH_CHUNK = 8 * 1024 * 1024
 #: An append run adds one segment; at this many the next run rechecks and compacts them to one.
 MAX_SEGMENTS = 32
+#: An append run adds one partials layer; at this many it merges them into one.
+MAX_PARTIAL_LAYERS = MAX_SEGMENTS
 
 
 #: The modules whose logic stored state depends on: the parse and checks (stored rows and
@@ -199,9 +205,9 @@ class Plan:
     #: checked segments listed by the last ledger (None: no ledger) / by this run's ledger
     previous_segments: list[str] | None = None
     segments: list[str] = field(default_factory=list)
-    #: folder of the stored partial aggregates (last run / this run)
-    previous_partials: str | None = None
-    partials: str | None = None
+    #: folders of the stored partial aggregates' layers, oldest first (last run / this run)
+    previous_partials: list[str] | None = None
+    partials: list[str] = field(default_factory=list)
     #: dimension -> folder of its stored validated snapshot (last run / this run)
     previous_dimension_snapshots: dict[str, str] = field(default_factory=dict)
     dimension_snapshots: dict[str, str] = field(default_factory=dict)
@@ -370,11 +376,17 @@ class IngestState:
         uri = join(self.partials_root, f"run={folder}")
         return uri if name is None else join(uri, name)
 
-    def partials_exist(self, folder: str | None, names: tuple[str, ...]) -> bool:
-        return folder is not None and all(self._exists(self.partials_uri(folder, n)) for n in names)
+    def partials_exist(self, folders: list[str] | None, names: tuple[str, ...]) -> bool:
+        return bool(folders) and all(
+            self._exists(self.partials_uri(folder, name)) for folder in folders for name in names
+        )
 
-    def read_partials(self, folder: str, names: tuple[str, ...]) -> dict[str, DataFrame]:
-        return {name: self.spark.read.parquet(self.partials_uri(folder, name)) for name in names}
+    def read_partials(self, folders: list[str], names: tuple[str, ...]) -> dict[str, DataFrame]:
+        """name -> the rows of every layer in ``folders`` (one read; not merged)."""
+        return {
+            name: self.spark.read.parquet(*[self.partials_uri(f, name) for f in folders])
+            for name in names
+        }
 
     def write_partials(self, partials: dict[str, DataFrame], run_id: str) -> str:
         """Write the partials into a new folder; return its name (for the ledger)."""
@@ -425,7 +437,7 @@ class IngestState:
 
     def _prune_unlisted(self, plan: Plan) -> None:
         self._prune(self.checked_root, {f"segment={segment}" for segment in plan.segments})
-        self._prune(self.partials_root, {f"run={plan.partials}"} if plan.partials else set())
+        self._prune(self.partials_root, {f"run={folder}" for folder in plan.partials})
         for dataset in plan.dimensions:
             folder = plan.dimension_snapshots.get(dataset)
             self._prune(

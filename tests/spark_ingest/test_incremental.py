@@ -42,16 +42,26 @@ STATE_DIR = Path("data/processed") / vlp.JOB / "_state"
 
 
 def assert_checked(
-    step: dict[str, dict], path: str, reason: str | None, segments: int, partials: str
+    step: dict[str, dict],
+    path: str,
+    reason: str | None,
+    segments: int,
+    partials: str,
+    layers: int = 1,
 ) -> None:
-    """How the run checked its rentals, and how it got its partial aggregates."""
+    """How the run checked its rentals, and how it got its partial aggregates (and into how
+    many stored layers)."""
     for job, manifest in step.items():
         assert manifest["ingest"]["check"] == {
             "path": path,
             "reason": reason,
             "segments": segments,
         }
-        assert manifest["ingest"]["partials"] == {"how": partials, "names": list(ENTRY[job][1])}
+        assert manifest["ingest"]["partials"] == {
+            "how": partials,
+            "names": list(ENTRY[job][1]),
+            "layers": layers,
+        }
 
 
 def assert_cross_run_keys(step: dict[str, dict], how: str | None) -> None:
@@ -112,7 +122,7 @@ def _valid_unique_rows(rentals: Path, rows: list[str], valid_ids: set[str]) -> l
 
 
 @pytest.mark.timeout(900)
-def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> None:
+def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path, monkeypatch) -> None:
     lake = tmp_path / "lake"
     sizes = DimensionSizes(vehicles=40, locations=12, users=60)
     generate(lake, 1500, seed=7, dirty_fraction=0.05, days=4, split="daily", sizes=sizes)
@@ -141,8 +151,9 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     (rentals / "rentals_2024-01-06.csv").write_text(f"{header}\n{','.join(late)}\n")
     step = run_both(spark, lake, "step-2a", "incremental")
     assert step[vlp.JOB]["ingest"]["files"]["new"] == 2
-    # same dimension files, only new rentals files: the new rows are checked and appended
-    assert_checked(step, "append", None, 2, "merged")
+    # same dimension files, only new rentals files: the new rows are checked and appended,
+    # and their partials are stored as a second layer beside step 1's
+    assert_checked(step, "append", None, 2, "appended", layers=2)
     # rental ids grow with the day: the new valid keys' range overlaps no stored segment's,
     # so no stored key was read to rule out a key shared across runs
     assert_cross_run_keys(step, "key_ranges_disjoint")
@@ -161,7 +172,7 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
     assert new["rows_read"] == new["valid"] + sum(new["rejected_by_reason"].values())
     assert new["rejected_by_reason"]["ORPHAN_USER"] >= 1  # R_LATE_USER
     assert [key[:10] for key in new["valid_keys"]] == ["R20240105-"] * 2
-    assert partials_folders(lake) == {job: ["run=step-2a"] for job in JOBS}
+    assert partials_folders(lake) == {job: ["run=step-1", "run=step-2a"] for job in JOBS}
     # same dimension files: their stored validated rows are read, not validated again
     assert_dimensions(step, users="snapshot", vehicles="snapshot", locations="snapshot")
     quarantine = spark.read.parquet(
@@ -282,13 +293,16 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path) -> 
         assert_close_rows(rows, after_recheck[what], what)
 
     # 6) a new key that sorts between stored keys but equals none: the ranges overlap, so the
-    # stored keys are joined with it; none is shared, and the run appends
+    # stored keys are joined with it; none is shared, and the run appends. With the layer
+    # limit at one, its partials are merged with the stored layer and written as one.
+    monkeypatch.setattr("spark_ingest.pipeline.MAX_PARTIAL_LAYERS", 1)
     fact = spark.read.parquet(str(lake / FACT_DIR))
     lowest = fact.selectExpr("min(rental_id) as low").first()["low"]
     between = [f"{lowest}x", *again[1:]]
     (rentals / "rentals_2024-01-08.csv").write_text(f"{header}\n{','.join(between)}\n")
     step = run_both(spark, lake, "step-6", "incremental")
     assert_checked(step, "append", None, 2, "merged")
+    assert partials_folders(lake) == {job: ["run=step-6"] for job in JOBS}
     assert_cross_run_keys(step, "joined")
     assert read_ledger(lake)["segment_counts"]["step-6"]["valid_keys"] == [between[0]] * 2
     assert_equals_full_run(spark, lake, "step-6", tmp_path)

@@ -157,7 +157,7 @@ def test_commit_keeps_only_the_listed_partials_and_dimension_snapshots(spark, tm
     (root / "dimensions/users/run=r2").mkdir(parents=True)
     (root / "dimensions/vehicles/run=r1").mkdir(parents=True)
     plan = S.Plan(
-        partials="r2",
+        partials=["r2"],
         dimensions={"users": [], "vehicles": []},
         dimension_snapshots={"users": "r1", "vehicles": "r1"},
     )
@@ -165,7 +165,7 @@ def test_commit_keeps_only_the_listed_partials_and_dimension_snapshots(spark, tm
     assert sorted(p.name for p in (root / "partials").iterdir()) == ["run=r2"]
     assert sorted(p.name for p in (root / "dimensions/users").iterdir()) == ["run=r1"]
     ledger = state.read_ledger()
-    assert ledger["partials"] == "r2"
+    assert ledger["partials"] == ["r2"]
     assert ledger["dimension_snapshots"] == {"users": "r1", "vehicles": "r1"}
 
 

@@ -74,12 +74,12 @@ def test_validated_steps_equal_raw_full_runs(spark, tmp_path: Path) -> None:
     assert not (lake / "data/quarantine/users" / f"job={vlp.JOB}").exists()
     assert_equals_full_run(spark, lake, "v-1", tmp_path, got_quarantine_job=VALIDATE_JOB)
 
-    # 2) a new daily file: validated once and appended; the KPI jobs merge its partials
+    # 2) a new daily file: validated once and appended; the KPI jobs add its partials as a layer
     append_day(lake, date(2024, 1, 4), 300, dirty_fraction=0.06)
     step = run_both(spark, lake, "v-2", "incremental", validated=True)
     assert step[VALIDATE_JOB]["ingest"]["check"]["path"] == "append"
     for job in JOBS:
-        assert check_of(step)[job] == ("append", None, "merged")
+        assert check_of(step)[job] == ("append", None, "appended")
         assert step[job]["ingest"]["check"]["new_segments"] == 1
     assert_counts_handed_over(step)
     assert_equals_full_run(spark, lake, "v-2", tmp_path, got_quarantine_job=VALIDATE_JOB)
