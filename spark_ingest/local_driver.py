@@ -71,8 +71,8 @@ from spark_ingest.logs import log
 from spark_ingest.submit import (
     TIMEOUT_EXIT_CODE,
     LineCallback,
-    _kill_tree,
     entry_script,
+    kill_tree,
     spark_submit_prefix,
     submit_env,
 )
@@ -205,7 +205,7 @@ class LocalDriver:
                     pid=self._proc.pid,
                     after_s=CLOSE_TIMEOUT_S,
                 )
-                _kill_tree(self._proc)
+                kill_tree(self._proc)
             self._cleanup()
 
     def __enter__(self) -> LocalDriver:
@@ -317,14 +317,14 @@ class LocalDriver:
         try:
             self._proc.wait(timeout=CLOSE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            _kill_tree(self._proc)
+            kill_tree(self._proc)
         code = self._proc.returncode
         self._cleanup()
         return code if code else 1
 
     def _kill(self) -> None:
         if self._proc is not None:
-            _kill_tree(self._proc)
+            kill_tree(self._proc)
             self._cleanup()
 
     def _cleanup(self) -> None:

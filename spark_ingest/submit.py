@@ -175,7 +175,7 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
+def kill_tree(proc: subprocess.Popen) -> None:
     """SIGKILL the child and everything below it (spark-submit -> JVM -> Python driver).
 
     The child stays in the caller's process group on purpose: a scheduler that stops
@@ -241,7 +241,7 @@ def stream_process(
     try:
         proc.wait(timeout=timeout)
     except BaseException as exc:  # the timeout, or Ctrl-C while waiting
-        _kill_tree(proc)
+        kill_tree(proc)
         for reader in readers:
             reader.join()
         if isinstance(exc, subprocess.TimeoutExpired):
