@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 
 from carrental.errors import EnvironmentProblem
+from spark_ingest.submit import java_executable
 
 SUPPORTED_JAVA = (17, 21)
 INSTALL_HINT = (
     "install a Java 17 or 21 runtime (Debian/Ubuntu: `sudo apt-get install openjdk-17-jre-headless`; "
     "macOS: `brew install openjdk@17`) and put it on PATH or set JAVA_HOME"
 )
-
-
-def java_executable() -> str | None:
-    home = os.environ.get("JAVA_HOME")
-    if home and os.access(os.path.join(home, "bin", "java"), os.X_OK):
-        return os.path.join(home, "bin", "java")
-    return shutil.which("java")
 
 
 def java_major_version(java: str) -> int:

@@ -8,7 +8,8 @@ three ``spark-submit``s and 42.2 and 50.3 s in one driver (see ``bench/README.md
 So a local pipeline run (``carrental run``, the bench) holds a :class:`LocalDriver`: the first
 Spark task starts one ``spark-submit`` of this file, and every Spark task of the run is sent
 to it, one job at a time; the run closes it at its end. ``carrental spark`` (one job) still
-starts its own ``spark-submit``.
+starts its own ``spark-submit``. The driver's JVM maps a class-data archive, or writes one at
+its exit when there is none (:mod:`spark_ingest.jvm_archive`).
 
 On the DuckDB engine (``--engine duckdb``) the driver is one Python process with sqlframe
 activated once (:mod:`spark_ingest.duckdb_engine`), so the jobs share its start-up (about
@@ -67,8 +68,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from spark_ingest import jvm_archive
 from spark_ingest.logs import log
 from spark_ingest.submit import (
+    DRIVER_MEMORY,
     TIMEOUT_EXIT_CODE,
     LineCallback,
     entry_script,
@@ -124,7 +127,14 @@ class LocalDriver:
             raise ValueError(f"unknown engine {engine!r}: expected one of {sorted(JOBS_BY_ENGINE)}")
         self.engine = engine
         self._env = submit_env(env)
-        self._command = command or (lambda path: driver_command(path, engine))
+        self._command = command
+        #: the JVM's class-data archive (a Spark driver started by driver_command only)
+        self._archive = (
+            jvm_archive.archive_path(DRIVER_MEMORY, self._env)
+            if engine == "spark" and command is None
+            else None
+        )
+        self._pending: Path | None = None  # the archive the running driver writes at its exit
         self._lock = threading.Lock()  # one job at a time
         self._output = threading.Condition()  # guards _sink and _markers
         self._sink = _Sink()
@@ -223,7 +233,7 @@ class LocalDriver:
         if not self._alive():
             if self._proc is not None:  # died between jobs
                 self._kill()
-            self._start(deadline)
+            self._start_with_archive(deadline)
         assert self._conn is not None and self._replies is not None and self._proc is not None
         self._requests += 1
         request = {"id": self._requests, "job": job, "argv": argv}
@@ -248,16 +258,39 @@ class LocalDriver:
             self._reap()
         return int(reply["exit_code"])
 
-    def _start(self, deadline: float | None) -> None:
+    def _start_with_archive(self, deadline: float | None) -> None:
+        """Start a driver; one that dies before it serves while it maps the JVM's class-data
+        archive is started once more without it, and the archive is deleted."""
+        options: list[str] = []
+        archive = self._archive
+        if archive is not None:
+            options, self._pending = jvm_archive.java_options(archive)
+        mapped = archive is not None and self._pending is None
+        try:
+            self._start(deadline, options)
+        except _Gone as gone:
+            if not mapped:
+                raise
+            assert archive is not None
+            log(logging.WARNING, "jvm_archive_refused", archive=str(archive), exit=gone.returncode)
+            jvm_archive.discard(archive)
+            self._archive = None
+            self._start(deadline, [])
+
+    def _start(self, deadline: float | None, java_options: Sequence[str] = ()) -> None:
         self._folder = tempfile.mkdtemp(prefix="carrental-driver-")  # mode 0700
         path = os.path.join(self._folder, SOCKET_NAME)
+        if self._command is not None:
+            command = self._command(path)
+        else:
+            command = driver_command(path, self.engine, java_options)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(path)
             listener.listen(1)
             listener.settimeout(0.5)
             self._proc = subprocess.Popen(
-                self._command(path),
+                command,
                 env=self._env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -328,6 +361,11 @@ class LocalDriver:
             self._cleanup()
 
     def _cleanup(self) -> None:
+        if self._pending is not None:  # kept only after the driver's clean exit
+            assert self._archive is not None
+            returncode = self._proc.poll() if self._proc is not None else None
+            jvm_archive.keep(self._pending, self._archive, returncode)
+            self._pending = None
         for handle in (self._replies, self._conn):
             if handle is not None:
                 with contextlib.suppress(OSError):
@@ -349,11 +387,14 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.001, deadline - time.monotonic())
 
 
-def driver_command(socket_path: str, engine: str = "spark") -> list[str]:
+def driver_command(
+    socket_path: str, engine: str = "spark", java_options: Sequence[str] = ()
+) -> list[str]:
     """This module serving on ``socket_path``: this file under ``spark-submit`` (the jobs'
-    local settings) for Spark, ``python -m`` for DuckDB."""
+    local settings, and ``java_options`` for its JVM) for Spark, ``python -m`` for DuckDB."""
     if engine == "spark":
-        return [*spark_submit_prefix(), str(Path(__file__).resolve()), socket_path, engine]
+        prefix = spark_submit_prefix(java_options)
+        return [*prefix, str(Path(__file__).resolve()), socket_path, engine]
     return [sys.executable, "-m", __spec__.name if __spec__ else __name__, socket_path, engine]
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -55,6 +56,15 @@ def spark_submit_executable() -> str:
     import pyspark
 
     return str(Path(pyspark.__file__).resolve().parent / "bin" / "spark-submit")
+
+
+def java_executable(env: Mapping[str, str] | None = None) -> str | None:
+    """The ``java`` Spark's launcher runs: ``$JAVA_HOME/bin/java``, else the one on ``PATH``."""
+    env = os.environ if env is None else env
+    home = env.get("JAVA_HOME")
+    if home and os.access(os.path.join(home, "bin", "java"), os.X_OK):
+        return os.path.join(home, "bin", "java")
+    return shutil.which("java", path=env.get("PATH"))
 
 
 def entry_script(job: str) -> Path:
@@ -114,18 +124,16 @@ def build_command(
     ]
 
 
-def spark_submit_prefix() -> list[str]:
+def spark_submit_prefix(java_options: Sequence[str] = ()) -> list[str]:
     """``spark-submit`` in local mode with :data:`SPARK_CONF` (8 shuffle partitions for the 2
-    local cores, no UI), up to the script to run."""
+    local cores, no UI), up to the script to run; ``java_options``: more options for the
+    driver's JVM (:mod:`spark_ingest.jvm_archive`)."""
     conf = dict(SPARK_CONF)
     conf["spark.sql.shuffle.partitions"] = LOCAL_SHUFFLE_PARTITIONS  # 2 local cores
     conf["spark.ui.enabled"] = "false"
     conf["spark.ui.showConsoleProgress"] = "false"
-    log_options = (
-        ["--driver-java-options", f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"]
-        if LOG4J_CONFIG.is_file()
-        else []
-    )
+    options = [f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"] if LOG4J_CONFIG.is_file() else []
+    options += java_options
     confs: list[str] = []
     for key, value in conf.items():
         confs += ["--conf", f"{key}={value}"]
@@ -135,7 +143,7 @@ def spark_submit_prefix() -> list[str]:
         LOCAL_MASTER,
         "--driver-memory",
         DRIVER_MEMORY,
-        *log_options,
+        *(["--driver-java-options", " ".join(options)] if options else []),
         *confs,
     ]
 

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import pytest
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jvm_archive_dir(tmp_path_factory):
+    """The local drivers' class-data archive (spark_ingest.jvm_archive) in a folder of this
+    session, never the user's cache: the suite's first driver writes it, later ones map it."""
+    from spark_ingest.jvm_archive import ARCHIVE_DIR_ENV
+
+    folder = tmp_path_factory.mktemp("jvm-archive")
+    before = os.environ.get(ARCHIVE_DIR_ENV)
+    os.environ[ARCHIVE_DIR_ENV] = str(folder)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)  # about 170 MB
+    if before is None:
+        os.environ.pop(ARCHIVE_DIR_ENV, None)
+    else:
+        os.environ[ARCHIVE_DIR_ENV] = before
 
 
 @pytest.fixture(scope="session")

@@ -273,3 +273,32 @@ def test_target_notes_divide_the_two_sides_walls() -> None:
         "speed-up of incremental +1% over the project full run (all jobs, wall): 5.00x "
         "(target: >= 5x)",
     ]
+
+
+def test_the_jvm_archive_is_written_before_any_spark_side_is_timed(tmp_path, monkeypatch) -> None:
+    from bench import harness
+
+    ran: list[tuple[str, str, object]] = []
+
+    def fake_run_project(job, lake, run_id, log_path, timeout, *, engine, mode, driver=None):
+        assert (lake / "data" / "raw" / "rental_transactions").is_dir()  # the warm-up lake
+        ran.append((mode, job, driver))
+        return 0
+
+    monkeypatch.setattr(harness, "run_project", fake_run_project)
+    monkeypatch.setattr(harness, "WARM_UP_RENTALS", 200)
+    monkeypatch.setenv("CARRENTAL_JVM_ARCHIVE_DIR", str(tmp_path / "jvm"))
+    note = harness.prime_jvm_archive(tmp_path / "work", timeout=60)
+    # full then incremental, each job once, all in one driver (the fake jobs start none)
+    assert [(mode, job) for mode, job, _ in ran] == [
+        (mode, job) for mode in ("full", "incremental") for job in harness.PIPELINE_JOBS
+    ]
+    assert len({id(driver) for _, _, driver in ran}) == 1
+    assert "NOT written" in note and not (tmp_path / "work" / "jvm-archive-warm-up").exists()
+
+    monkeypatch.setattr(harness.jvm_archive, "usable", lambda archive: True)
+    assert "(already there)" in harness.prime_jvm_archive(tmp_path / "work", timeout=60)
+    monkeypatch.setenv("CARRENTAL_JVM_ARCHIVE", "off")
+    assert harness.prime_jvm_archive(tmp_path / "work", timeout=60).startswith(
+        "JVM class-data archive: off"
+    )
