@@ -2,9 +2,9 @@
 
 A Spark driver loads and verifies thousands of classes from Spark's jars, at its start and
 again at the first use of each reader, expression and writer. On this 2-core machine that is
-several seconds of every local run, and most of an incremental run's: at 10M rentals an
-incremental run of the three jobs in one process took 46.4 to 48.9 s without an archive,
-37.6 and 42.5 s with one (the session's start alone: 5.6 to 6.3 s, then 3.7 and 3.8 s).
+seconds of every local run. At 10M rentals, an incremental run of the three jobs in one local
+driver took a median 43.3 s without an archive (5 runs) and 40.2 s with one (7 runs,
+alternating); the SparkSession's start alone went from 5.6-6.3 s to 3.7-3.8 s.
 
 A dynamic archive (JEP 350, Java 13 and later) holds the classes a JVM loaded, ready to map.
 The :class:`~spark_ingest.local_driver.LocalDriver` of a local run (``carrental run``,
@@ -12,7 +12,8 @@ The :class:`~spark_ingest.local_driver.LocalDriver` of a local run (``carrental 
 
 * no archive yet: the driver's JVM runs with ``-XX:ArchiveClassesAtExit`` and writes one to a
   pending file when it exits; the client keeps it (:func:`keep`) only after a clean exit, so
-  a killed or crashed driver leaves none. The first run's exit takes a few seconds longer.
+  a killed or crashed driver leaves none. That first run is slower: 71.7 s against about 44 for
+  the 10M incremental run above, 10.7 s of it the archive's write at the driver's exit.
 * an archive: the JVM starts with ``-XX:SharedArchiveFile``. With ``-XX:+VerifySharedSpaces``
   it checks the archive's checksum (about 0.06 s) and runs without it if the bytes changed.
   A file of another size than the one recorded at its creation (a truncated copy, which would
