@@ -23,7 +23,7 @@ The :class:`~spark_ingest.local_driver.LocalDriver` of a local run (``carrental 
 One archive per Java and Spark install (:func:`archive_path`: the name hashes the java binary,
 Spark's jars and the driver's memory), in ``$CARRENTAL_JVM_ARCHIVE_DIR``, else
 ``$XDG_CACHE_HOME/carrental/jvm``, else ``~/.cache/carrental/jvm``; ``CARRENTAL_JVM_ARCHIVE=off``
-turns it off. About 170 MB.
+turns it off. About 170 MB; the folder can be deleted at any time.
 
 EMR Serverless runs its own JVMs and a single ``carrental spark`` job its own ``spark-submit``:
 neither uses the archive, and no job's output depends on it.
@@ -90,7 +90,10 @@ def archive_path(driver_memory: str, env: Mapping[str, str] | None = None) -> Pa
         folder = os.path.join(cache, "carrental", "jvm")
     if any(ch.isspace() for ch in folder):
         return None
-    identity = _identity(java, driver_memory)
+    try:
+        identity = _identity(java, driver_memory)
+    except (OSError, ImportError):
+        return None
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     return Path(folder).resolve() / f"spark-driver-{key}{SUFFIX}"
 
@@ -118,14 +121,21 @@ def usable(archive: Path) -> bool:
 
 def java_options(archive: Path) -> tuple[list[str], Path | None]:
     """The driver's Java options for ``archive``, and the pending file the JVM writes at its
-    exit (None when the archive is used, not written)."""
-    if usable(archive):
-        return [f"-XX:SharedArchiveFile={archive}", *COMMON_OPTIONS], None
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    for stale in archive.parent.glob(f"*{SUFFIX}.*{PENDING_SUFFIX}"):  # a client that died
-        with contextlib.suppress(OSError):
-            if time.time() - stale.stat().st_mtime > STALE_PENDING_S:
-                stale.unlink()
+    exit (None when the archive is used, not written). No options when the folder cannot be
+    written (a read-only home, say): the driver then runs as it would without an archive."""
+    try:
+        if usable(archive):
+            return [f"-XX:SharedArchiveFile={archive}", *COMMON_OPTIONS], None
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        for stale in archive.parent.glob(f"*{SUFFIX}.*{PENDING_SUFFIX}"):  # a client that died
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > STALE_PENDING_S:
+                    stale.unlink()
+        if not os.access(archive.parent, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write to {archive.parent}")
+    except OSError as exc:
+        log(logging.WARNING, "jvm_archive_unavailable", archive=str(archive), error=str(exc))
+        return [], None
     pending = archive.with_name(f"{archive.name}.{uuid.uuid4().hex[:12]}{PENDING_SUFFIX}")
     return [f"-XX:ArchiveClassesAtExit={pending}", *COMMON_OPTIONS], pending
 
@@ -137,16 +147,22 @@ def keep(pending: Path, archive: Path, returncode: int | None) -> bool:
         size = pending.stat().st_size
     except OSError:
         return False
-    if returncode != 0 or size == 0:
-        pending.unlink(missing_ok=True)
-        return False
-    record = {"bytes": size, "created": datetime.now(UTC).isoformat(timespec="seconds")}
     staged = _record(pending)
-    staged.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    os.replace(pending, archive)  # the record last: an archive without one is never used
-    os.replace(staged, _record(archive))
-    log(logging.INFO, "jvm_archive_kept", archive=str(archive), bytes=size)
-    return True
+    if returncode == 0 and size > 0:
+        record = {"bytes": size, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+        try:
+            staged.write_text(json.dumps(record) + "\n", encoding="utf-8")
+            os.replace(pending, archive)  # the record last: an archive without one is not used
+            os.replace(staged, _record(archive))
+        except OSError as exc:  # a full disk, say: no archive this time
+            log(logging.WARNING, "jvm_archive_not_kept", archive=str(archive), error=str(exc))
+        else:
+            log(logging.INFO, "jvm_archive_kept", archive=str(archive), bytes=size)
+            return True
+    for path in (pending, staged):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return False
 
 
 def discard(archive: Path) -> None:

@@ -265,7 +265,7 @@ class LocalDriver:
         archive = self._archive
         if archive is not None:
             options, self._pending = jvm_archive.java_options(archive)
-        mapped = archive is not None and self._pending is None
+        mapped = bool(options) and self._pending is None
         try:
             self._start(deadline, options)
         except _Gone as gone:

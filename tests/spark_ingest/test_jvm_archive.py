@@ -79,6 +79,19 @@ def test_an_archive_of_another_size_or_without_its_record_is_deleted_not_used(tm
     discard(archive)  # nothing left to delete: no error
 
 
+def test_a_folder_that_cannot_be_written_means_no_archive_not_a_failed_run(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert java_options(blocker / "d.jsa") == ([], None)  # the driver starts without one
+
+    archive = tmp_path / "taken.jsa"
+    archive.mkdir()  # the JVM wrote its archive, but it cannot take this name
+    pending = tmp_path / "taken.jsa.1.pending"
+    pending.write_bytes(b"x" * 10)
+    assert keep(pending, archive, 0) is False
+    assert not pending.exists() and not (tmp_path / "taken.jsa.1.json").exists()
+
+
 def test_a_stale_pending_file_is_removed_a_fresh_one_is_left(tmp_path):
     archive = tmp_path / "b.jsa"
     stale, fresh = tmp_path / "b.jsa.old.pending", tmp_path / "b.jsa.new.pending"
