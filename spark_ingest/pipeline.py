@@ -581,6 +581,16 @@ class _Attempt:
             self.publisher.discard()
 
 
+def _discard_failed(attempt: _Attempt, job: str) -> None:
+    """Delete what a failed attempt staged and never published: a local ``_versions/<run>``
+    folder, or on S3 the ``_staging/<run>`` prefix, which nothing else would ever remove.
+    A failure here is logged, never raised over the job's own error."""
+    try:
+        attempt.discard()
+    except Exception as exc:  # the job's own error is the one reported
+        log(logging.WARNING, "staging_discard_failed", job=job, message=error_message(exc))
+
+
 def state_unreadable(
     exc: Exception, state: IngestState | None, attempt: _Attempt, mode: str
 ) -> str | None:
@@ -771,6 +781,8 @@ def run_job(
         error = {"type": type(exc).__name__, "message": error_message(exc)}
         error.update(dataset=None, file=None, column=None)
     finally:
+        if code != EXIT_OK and spark is not None:
+            _discard_failed(attempt, job)
         data = manifest.finish(SUCCEEDED if code == EXIT_OK else FAILED, error)
         try:
             where = write_manifest(spark, runs_root, data)

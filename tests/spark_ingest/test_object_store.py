@@ -1,0 +1,215 @@
+"""The jobs on an object store: the code an ``s3://`` lake runs, run for real, with no network.
+
+On EMR the lake is ``s3://<bucket>/``, where the local shortcuts do not apply: every table is
+staged under ``processed/<job>/_staging/<run>/`` and copied to its live prefix on publish (no
+symbolic or hard links), the fact is written whole (no partition-only rewrite), the ledger, the
+handover and the manifests go through Hadoop's FileSystem, and a raw file's fingerprint is the
+file system's checksum, or its modification time when there is none (never a hash of the
+bytes read by Python).
+
+Here Hadoop's ``ViewFileSystemOverloadScheme`` (in the Hadoop client that pyspark ships) serves
+the scheme ``s3`` from a local folder, so the jobs get ``s3://`` URIs and take those paths
+unchanged. Each step's tables, quarantine and input counts are compared with a full run over a
+local copy of the same raw files. What this cannot show is S3 itself: its ETags (this file
+system has no checksum, so the modification time stands in), its listing and its request
+costs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from functools import partial
+from pathlib import Path
+
+import pytest
+from lake_compare import ENTRY, VALIDATED, assert_equals_full_run, rows_of
+
+from carrental.generate import DimensionSizes, append_day, generate
+from spark_ingest.layout import JOB_TABLES, JOBS, VALIDATE_JOB
+from spark_ingest.pipeline import EXIT_FAILED, EXIT_OK, run_job
+from spark_ingest.submit import job_args
+
+BUCKET = "carrental-test"
+STORE = f"s3://{BUCKET}"
+RENTALS = Path("data/raw/rental_transactions")
+PROCESSED = Path("data/processed")
+
+
+@pytest.fixture
+def object_store(spark, tmp_path: Path):
+    """A local folder served as ``s3://carrental-test/`` to this session's Hadoop file
+    systems (its ``data/`` and ``runs/`` prefixes); the settings are undone afterwards."""
+    root = tmp_path / "bucket"
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    settings = {
+        "fs.s3.impl": "org.apache.hadoop.fs.viewfs.ViewFileSystemOverloadScheme",
+        "fs.viewfs.overload.scheme.target.s3.impl": "org.apache.hadoop.fs.LocalFileSystem",
+        "fs.s3.impl.disable.cache": "true",
+    }
+    for prefix in ("data", "runs"):
+        (root / prefix).mkdir(parents=True)
+        settings[f"fs.viewfs.mounttable.{BUCKET}.link./{prefix}"] = (root / prefix).as_uri()
+    before = {key: conf.get(key) for key in settings}
+    for key, value in settings.items():
+        conf.set(key, value)
+    yield root
+    for key, value in before.items():
+        if value is None:
+            conf.unset(key)
+        else:
+            conf.set(key, value)
+
+
+def store_args(run_id: str) -> list[str]:
+    """The entry scripts' arguments for the lake at ``s3://carrental-test/`` (as on EMR)."""
+    return [
+        *("--raw-root", f"{STORE}/data/raw"),
+        *("--processed-root", f"{STORE}/data/processed"),
+        *("--quarantine-root", f"{STORE}/data/quarantine"),
+        *("--run-id", run_id, "--mode", "incremental"),
+    ]
+
+
+def run_pipeline(spark, root: Path, run_id: str, jobs: tuple[str, ...] = JOBS) -> dict:
+    """validate_inputs, then ``jobs`` with ``--inputs validated`` (the state machine's order),
+    on the object store; job -> (exit code, manifest)."""
+    done = {}
+    for job in (VALIDATE_JOB, *jobs):
+        compute, partials = ENTRY[job]
+        argv = store_args(run_id) + (VALIDATED if job != VALIDATE_JOB else [])
+        code = run_job(job, compute, argv, session=spark, partials=partials)
+        manifest = root / "runs" / run_id / "manifests" / f"{job}.json"
+        done[job] = (code, json.loads(manifest.read_text()))
+    return done
+
+
+def succeeded(done: dict) -> dict[str, dict]:
+    """job -> manifest, once every job exited 0."""
+    for job, (code, manifest) in done.items():
+        assert code == EXIT_OK, f"{job}: {manifest['error']}"
+    return {job: manifest for job, (_, manifest) in done.items()}
+
+
+def staged_runs(root: Path) -> list[str]:
+    """What is left under any job's ``_staging/`` prefix (empty after a publish or a discard)."""
+    return sorted(
+        str(path.relative_to(root))
+        for path in (root / PROCESSED).glob("*/_staging/*")
+        if any(path.rglob("*.parquet"))
+    )
+
+
+def ledger(root: Path, job: str = VALIDATE_JOB) -> dict:
+    return json.loads((root / PROCESSED / job / "_state" / "ledger.json").read_text())
+
+
+def generated_lake(root: Path) -> list[Path]:
+    """Three daily rentals files with 5% defects; the rentals files, oldest first."""
+    sizes = DimensionSizes(vehicles=30, locations=8, users=50)
+    generate(root, 900, seed=23, dirty_fraction=0.05, days=3, split="daily", sizes=sizes)
+    return sorted((root / RENTALS).iterdir())
+
+
+@pytest.mark.timeout(900)
+def test_incremental_steps_on_an_object_store_equal_a_full_run(
+    spark, object_store: Path, tmp_path: Path
+) -> None:
+    root = object_store
+    files = generated_lake(root)
+
+    # 1) the first run: no ledger, so --mode incremental runs as full
+    step = succeeded(run_pipeline(spark, root, "s3-1"))
+    assert {manifest["mode"] for manifest in step.values()} == {"full"}
+    entries = ledger(root)["files"]
+    assert sorted(entry["path"] for entry in entries) == [
+        f"{STORE}/{RENTALS}/{path.name}" for path in files
+    ]
+    # the file system's checksum, else the modification time: this one has no checksum
+    assert all(entry["checksum"].startswith("mtime:") for entry in entries)
+    assert staged_runs(root) == []
+    assert_equals_full_run(spark, root, "s3-1", tmp_path, got_quarantine_job=VALIDATE_JOB)
+
+    # 2) a new daily file: its rows are checked and appended, its partials stored as a second
+    # layer; on S3 the fact is staged whole and copied (no partition-only rewrite)
+    append_day(root, date(2024, 1, 4), 300, dirty_fraction=0.05)
+    step = succeeded(run_pipeline(spark, root, "s3-2"))
+    validate = step[VALIDATE_JOB]["ingest"]
+    assert validate["files"] == {"new": 1, "changed": 0, "unchanged": 3, "removed": 0}
+    assert validate["check"]["path"] == "append"
+    for job in JOBS:
+        assert step[job]["mode"] == "incremental"
+        assert step[job]["ingest"]["partials"]["how"] == "appended"
+        assert "partitions" not in step[job]
+    assert staged_runs(root) == []
+    assert_equals_full_run(spark, root, "s3-2", tmp_path, got_quarantine_job=VALIDATE_JOB)
+
+    # 3) one file delivered again with the same bytes and time (the same ETag on S3) is
+    # skipped; another whose content changed replaces its rows: every stored row is rechecked
+    again, changed = files[0], files[1]
+    stamp = again.stat().st_mtime
+    again.write_bytes(again.read_bytes())
+    os.utime(again, (stamp, stamp))
+    head, *rows = changed.read_text().splitlines()
+    changed.write_text("\n".join([head, *rows[:-2]]) + "\n")
+    step = succeeded(run_pipeline(spark, root, "s3-3"))
+    validate = step[VALIDATE_JOB]["ingest"]
+    assert validate["files"] == {"new": 0, "changed": 1, "unchanged": 3, "removed": 0}
+    assert validate["parsed"] == [f"{STORE}/{RENTALS}/{changed.name}"]
+    assert validate["check"]["path"] == "recheck"
+    assert staged_runs(root) == []
+    assert_equals_full_run(spark, root, "s3-3", tmp_path, got_quarantine_job=VALIDATE_JOB)
+
+
+def published_rows(spark, root: Path, job: str) -> dict[str, list[tuple]]:
+    return {
+        table: rows_of(spark.read.parquet(str(root / PROCESSED / job / table)))
+        for table in JOB_TABLES[job]
+    }
+
+
+@pytest.mark.parametrize("where", ["object store", "local"])
+def test_a_run_that_fails_before_publishing_deletes_what_it_staged(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request, where: str
+) -> None:
+    """The tables stay the last run's, the ledger too, and the failed run's staged copy is
+    deleted: on S3 nothing else would ever remove its ``_staging/<run>/`` prefix."""
+    job = JOBS[0]
+    compute, partials = ENTRY[job]
+    if where == "object store":
+        root = request.getfixturevalue("object_store")
+        argv = store_args
+        staged = root / PROCESSED / job / "_staging" / "broken-2"
+    else:
+        root = tmp_path / "lake"
+        argv = partial(job_args, root)
+        staged = root / PROCESSED / job / "_versions" / "broken-2"
+    generated_lake(root)
+
+    def run(run_id: str) -> int:
+        return run_job(job, compute, argv(run_id), session=spark, partials=partials)
+
+    assert run("good-1") == EXIT_OK
+    before = published_rows(spark, root, job)
+    append_day(root, date(2024, 1, 4), 200)
+
+    seen: list[str] = []  # the tables staged when the run failed
+
+    def failing_quarantine(*args) -> None:  # the last step before publish
+        seen.extend(table for table in JOB_TABLES[job] if (staged / table).is_dir())
+        raise OSError("injected: the quarantine write failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("spark_ingest.pipeline._write_quarantine", failing_quarantine)
+        assert run("broken-2") == EXIT_FAILED
+    manifest = json.loads((root / "runs" / "broken-2" / "manifests" / f"{job}.json").read_text())
+    assert manifest["error"]["message"] == "injected: the quarantine write failed"
+    assert sorted(seen) == sorted(JOB_TABLES[job]), "the failed run staged nothing to delete"
+    assert not staged.exists()
+    assert published_rows(spark, root, job) == before
+    assert ledger(root, job)["run_id"] == "good-1"
+    # the next run appends the new day as if the failed one had never been
+    assert run("good-3") == EXIT_OK
+    assert published_rows(spark, root, job) != before
+    assert_equals_full_run(spark, root, "good-3", tmp_path, jobs=(job,))
