@@ -13,6 +13,8 @@ the old or the new complete version, never a mix or a partial folder. The last
 prefix with ``mode("overwrite")`` and the staging prefix is deleted. The window in which a
 reader can see a partially replaced table is the copy itself; the README describes the
 pointer-swap equivalent on AWS (update the Glue table ``Location`` to the new version prefix).
+A run that fails during the copy leaves its staging prefix; the stack's bucket expires
+``_staging/`` after a day (a lifecycle rule per KPI job).
 """
 
 from __future__ import annotations

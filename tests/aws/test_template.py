@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 from orchestration.aws.template import TEMPLATE_PATH, iam_statements, load_template
+from orchestration.executor.definition import DEFINITION_PATH
+from spark_ingest.layout import JOBS, PROCESSED_PREFIX
+from spark_ingest.publish import STAGING_DIR
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -159,6 +162,20 @@ def test_bucket_is_encrypted_versioned_private_tls_only_with_lifecycle():
     assert tls["Effect"] == "Deny" and tls["Condition"] == {
         "Bool": {"aws:SecureTransport": "false"}
     }
+
+
+def test_every_kpi_jobs_staging_prefix_expires_after_the_longest_run():
+    """A run that fails while it copies its staged tables to the live prefixes leaves
+    ``processed/<job>/_staging/<run>/`` on S3 (spark_ingest.publish); a lifecycle rule removes
+    it, but never while a run could still be using it."""
+    machine = json.loads(DEFINITION_PATH.read_text(encoding="utf-8"))
+    longest_run_days = machine["TimeoutSeconds"] / 86400
+    rules = RESOURCES["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_prefix = {rule.get("Prefix"): rule for rule in rules if rule["Status"] == "Enabled"}
+    for job in JOBS:
+        rule = by_prefix[f"{PROCESSED_PREFIX}/{job}/{STAGING_DIR}/"]
+        assert rule["ExpirationInDays"] > longest_run_days, job
+        assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1, job
 
 
 def test_emr_application_scales_to_zero():
