@@ -23,7 +23,9 @@ The :class:`~spark_ingest.local_driver.LocalDriver` of a local run (``carrental 
 One archive per Java and Spark install (:func:`archive_path`: the name hashes the java binary,
 Spark's jars and the driver's memory), in ``$CARRENTAL_JVM_ARCHIVE_DIR``, else
 ``$XDG_CACHE_HOME/carrental/jvm``, else ``~/.cache/carrental/jvm``; ``CARRENTAL_JVM_ARCHIVE=off``
-turns it off. About 170 MB; the folder can be deleted at any time.
+turns it off. About 170 MB; the folder can be deleted at any time. Each use touches the
+archive, and keeping a new one (a new install) deletes the archives that no driver used for
+:data:`UNUSED_ARCHIVE_S` (30 days), so replaced installs do not pile up.
 
 EMR Serverless runs its own JVMs and a single ``carrental spark`` job its own ``spark-submit``:
 neither uses the archive, and no job's output depends on it.
@@ -54,6 +56,8 @@ SUFFIX = ".jsa"
 PENDING_SUFFIX = ".pending"
 #: a pending archive this old was left by a client that died before its driver exited
 STALE_PENDING_S = 24 * 3600
+#: another archive unused this long (an install since replaced) goes when a new one is kept
+UNUSED_ARCHIVE_S = 30 * 24 * 3600
 
 
 def _identity(java: str, driver_memory: str) -> dict:
@@ -125,6 +129,8 @@ def java_options(archive: Path) -> tuple[list[str], Path | None]:
     written (a read-only home, say): the driver then runs as it would without an archive."""
     try:
         if usable(archive):
+            with contextlib.suppress(OSError):  # used now: not aged out (see keep)
+                os.utime(archive)
             return [f"-XX:SharedArchiveFile={archive}", *COMMON_OPTIONS], None
         archive.parent.mkdir(parents=True, exist_ok=True)
         for stale in archive.parent.glob(f"*{SUFFIX}.*{PENDING_SUFFIX}"):  # a client that died
@@ -158,11 +164,28 @@ def keep(pending: Path, archive: Path, returncode: int | None) -> bool:
             log(logging.WARNING, "jvm_archive_not_kept", archive=str(archive), error=str(exc))
         else:
             log(logging.INFO, "jvm_archive_kept", archive=str(archive), bytes=size)
+            _age_out(archive)
             return True
     for path in (pending, staged):
         with contextlib.suppress(OSError):
             path.unlink()
     return False
+
+
+def _age_out(kept: Path) -> None:
+    """Delete the other archives of ``kept``'s folder that no driver used for
+    :data:`UNUSED_ARCHIVE_S` (each use touches its archive)."""
+    for other in kept.parent.glob(f"spark-driver-*{SUFFIX}"):
+        with contextlib.suppress(OSError):
+            idle = time.time() - other.stat().st_mtime
+            if other != kept and idle > UNUSED_ARCHIVE_S:
+                discard(other)
+                log(
+                    logging.INFO,
+                    "jvm_archive_aged_out",
+                    archive=str(other),
+                    idle_days=int(idle // 86400),
+                )
 
 
 def discard(archive: Path) -> None:

@@ -3,6 +3,9 @@
 ==========================================================  ==========================================
 AWS resource (Task ``Resource``)                            local handler
 ==========================================================  ==========================================
+``arn:aws:states:::aws-sdk:sfn:listExecutions``             the runs of this lake: this one, and the run
+                                                            holding the lake's lock if that is another
+                                                            live process (``carrental.lock``)
 ``arn:aws:states:::emr-serverless:startJobRun.sync``        ``spark_ingest.submit.submit_job``: the same
                                                             entry script with the same arguments
                                                             (``s3://<DataBucket>/`` -> the lake
@@ -36,8 +39,15 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from orchestration.executor.interpreter import Handler, TaskContext, TaskFailure, now_iso
+from orchestration.executor.interpreter import (
+    RUN_GUARD_RESOURCE,
+    Handler,
+    TaskContext,
+    TaskFailure,
+    now_iso,
+)
 
+SFN_LIST_EXECUTIONS = RUN_GUARD_RESOURCE
 EMR_START_JOB_RUN = "arn:aws:states:::emr-serverless:startJobRun.sync"
 GLUE_START_CRAWLER = "arn:aws:states:::aws-sdk:glue:startCrawler"
 GLUE_GET_CRAWLER = "arn:aws:states:::aws-sdk:glue:getCrawler"
@@ -71,6 +81,7 @@ LOCAL_SUBSTITUTIONS: dict[str, str] = {
 
 #: The documented registry: resource -> name of the LocalBindings method that serves it.
 LOCAL_BINDINGS: dict[str, str] = {
+    SFN_LIST_EXECUTIONS: "sfn_list_executions",
     EMR_START_JOB_RUN: "emr_start_job_run",
     GLUE_START_CRAWLER: "glue_start_crawler",
     GLUE_GET_CRAWLER: "glue_get_crawler",
@@ -143,6 +154,31 @@ class LocalBindings:
         """Stop the run's local driver, if a Spark task started one."""
         if self._driver is not None:
             self._driver.close()
+
+    # ---- Step Functions -----------------------------------------------------------------
+
+    def sfn_list_executions(self, params: dict, ctx: TaskContext) -> dict:
+        """The RUNNING executions on this lake, newest first, in ListExecutions' shape: this
+        one, and before it (older) the run that holds the lake's lock when that is another
+        live process. ``carrental run`` takes the lock before it starts, so there the list
+        is this run alone; a second executor on the same lake without the lock is stopped
+        here, as a second execution is on AWS."""
+        import socket
+
+        from carrental.lock import LOCK_NAME, pid_alive, read_lock
+
+        machine = params["StateMachineArn"]
+        prefix = machine.replace(":stateMachine:", ":execution:", 1)
+        running = [{"ExecutionArn": f"{prefix}:{ctx.execution_name}", "Name": ctx.execution_name}]
+        holder = read_lock(self.lake / LOCK_NAME) or {}
+        pid = int(holder.get("pid") or 0)
+        here = holder.get("host") == socket.gethostname()
+        if here and pid not in (0, os.getpid()) and pid_alive(pid):
+            name = str(holder.get("run_id") or f"pid-{pid}")
+            running.append({"ExecutionArn": f"{prefix}:{name}", "Name": name})
+        for execution in running:
+            execution.update(StateMachineArn=machine, Status="RUNNING")
+        return {"Executions": running}
 
     # ---- EMR Serverless -----------------------------------------------------------------
 

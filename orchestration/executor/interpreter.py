@@ -40,6 +40,9 @@ from orchestration.executor.paths import (
 DEFAULT_WAIT_FACTOR = 0.01
 WAIT_FACTOR_ENV = "CARRENTAL_WAIT_FACTOR"
 LOCAL_ACCOUNT_ARN = "arn:aws:states:local:000000000000"
+#: The run guard (ListExecutions of the running executions): ``--from-state`` still runs it,
+#: because a resumed run must not overlap another one either.
+RUN_GUARD_RESOURCE = "arn:aws:states:::aws-sdk:sfn:listExecutions"
 
 
 class TaskFailure(Exception):
@@ -305,6 +308,8 @@ class Executor:
             state = states[name]
             if skip_until is not None and name != skip_until:
                 data, next_name = self._skip_state(name, state, data)
+                if next_name is not None and not _leads_to(states, next_name, skip_until):
+                    skip_until = None  # off the way to the target (the run guard said no)
             else:
                 skip_until = None
                 data, next_name = self._run_state(name, state, data, cancel)
@@ -313,8 +318,10 @@ class Executor:
             name = next_name
 
     def _skip_state(self, name: str, state: dict, data: Any) -> tuple[Any, str | None]:
-        """--from-state: Pass and Choice states before the target run; the rest pass through."""
-        if state["Type"] in ("Pass", "Choice"):
+        """--from-state: Pass and Choice states and the run guard before the target run; the
+        rest pass through. A transition away from the target (the run guard's refusal) ends
+        the skipping: its alert and Fail state run."""
+        if state["Type"] in ("Pass", "Choice") or state.get("Resource") == RUN_GUARD_RESOURCE:
             return self._run_state(name, state, data, CancelToken())
         if state["Type"] in ("Succeed", "Fail") or state.get("End"):
             raise StateFailure("States.Runtime", f"--from-state: reached {name} before the target")
@@ -594,6 +601,22 @@ class Executor:
         if "Default" in state:
             return state["Default"]
         raise StateFailure("States.NoChoiceMatched", f"no Choice rule matched in {name}", name)
+
+
+def _leads_to(states: Mapping[str, Any], start: str, target: str) -> bool:
+    """Some transition path (Next, Catch, Choices, Default) goes from ``start`` to ``target``."""
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name == target:
+            return True
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        state = states[name]
+        todo += [state[key] for key in ("Next", "Default") if key in state]
+        todo += [rule["Next"] for key in ("Catch", "Choices") for rule in state.get(key, [])]
+    return False
 
 
 _STRING_OPS = {

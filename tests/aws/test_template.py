@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from orchestration.aws.template import TEMPLATE_PATH, iam_statements, load_template
-from orchestration.executor.definition import DEFINITION_PATH
+from orchestration.executor.definition import DEFINITION_PATH, iter_states, load_text
 from spark_ingest.layout import JOBS, PROCESSED_PREFIX
 from spark_ingest.publish import STAGING_DIR
 
@@ -176,6 +176,22 @@ def test_every_kpi_jobs_staging_prefix_expires_after_the_longest_run():
         rule = by_prefix[f"{PROCESSED_PREFIX}/{job}/{STAGING_DIR}/"]
         assert rule["ExpirationInDays"] > longest_run_days, job
         assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1, job
+
+
+def test_state_machine_may_list_its_own_executions_only():
+    """The run guard (ListRunningExecutions) lists the RUNNING executions of this state
+    machine: the policy names it by the name the template gives it (a !Ref would be a
+    circular dependency between the role and the state machine)."""
+    name = RESOURCES["StateMachine"]["Properties"]["StateMachineName"]["Fn::Sub"]
+    guard = [s for r, _, s in STATEMENTS if "states:ListExecutions" in _as_list(s["Action"])]
+    assert len(guard) == 1 and _as_list(guard[0]["Action"]) == ["states:ListExecutions"]
+    assert _resource_text(guard[0]["Resource"]) == (
+        f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:{name}"
+    )
+    roles = [r for r, _, s in STATEMENTS if "states:ListExecutions" in _as_list(s["Action"])]
+    assert roles == ["StepFunctionsRole"]
+    resources = {s.get("Resource") for _, _, s in iter_states(json.loads(load_text()))}
+    assert "arn:aws:states:::aws-sdk:sfn:listExecutions" in resources
 
 
 def test_emr_application_scales_to_zero():

@@ -9,6 +9,7 @@ from orchestration.executor.bindings import (
     EMR_START_JOB_RUN,
     GLUE_GET_CRAWLER,
     GLUE_START_CRAWLER,
+    SFN_LIST_EXECUTIONS,
     SNS_PUBLISH,
     athena_result_set,
 )
@@ -30,6 +31,9 @@ class Fakes:
         self.query_fails = False
         self.checks_true = True
         self.transient: dict[str, int] = {}  # resource -> failures before success
+        self.older_runs: list[str] = []  # names of other RUNNING executions, older than this
+        self.newer_runs: list[str] = []  # ... and started after this one
+        self.list_fails = False
 
     def _record(self, resource: str, params: dict) -> None:
         self.calls.append((resource, params))
@@ -37,6 +41,14 @@ class Fakes:
         if left:
             self.transient[resource] = left - 1
             raise TaskFailure("EMRServerless.InternalServerException", "simulated 500")
+
+    def list_executions(self, params, ctx):
+        self._record(SFN_LIST_EXECUTIONS, params)
+        if self.list_fails:
+            raise TaskFailure("Sfn.AccessDeniedException", "not authorized: states:ListExecutions")
+        prefix = params["StateMachineArn"].replace(":stateMachine:", ":execution:")
+        names = [*self.newer_runs, ctx.execution_name, *self.older_runs]  # newest first
+        return {"Executions": [{"ExecutionArn": f"{prefix}:{n}", "Name": n} for n in names]}
 
     def emr(self, params, ctx):
         self._record(EMR_START_JOB_RUN, params)
@@ -83,6 +95,7 @@ class Fakes:
 
     def handlers(self) -> dict:
         return {
+            SFN_LIST_EXECUTIONS: self.list_executions,
             EMR_START_JOB_RUN: self.emr,
             GLUE_START_CRAWLER: self.start_crawler,
             GLUE_GET_CRAWLER: self.get_crawler,

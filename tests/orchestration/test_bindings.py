@@ -234,3 +234,59 @@ def test_glue_bindings_answer_in_get_crawler_shape(tmp_path, monkeypatch):
     assert bindings.glue_start_crawler({"Name": "c"}, ctx()) == {}
     got = bindings.glue_get_crawler({"Name": "c"}, ctx())
     assert got == {"Crawler": {"Name": "c", "State": "READY", "LastCrawl": {"Status": "FAILED"}}}
+
+
+MACHINE = "arn:aws:states:local:000000000000:stateMachine:CarRentalDataPipeline"
+LIST_PARAMS = {"StateMachineArn": MACHINE, "StatusFilter": "RUNNING", "MaxResults": 100}
+
+
+@pytest.fixture
+def lock_holder(tmp_path):
+    """Another process holding the lake's lock (as a ``carrental run`` in progress does)."""
+    script = (
+        "import sys\n"
+        "from carrental.lock import LakeLock\n"
+        f"with LakeLock({str(tmp_path)!r}, 'run-in-progress'):\n"
+        "    print('locked', flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    yield holder
+    holder.communicate("\n", timeout=30)
+
+
+def test_run_guard_lists_this_run_alone_on_a_free_or_own_lake(tmp_path):
+    from carrental.lock import LakeLock
+
+    bindings = LocalBindings(tmp_path, "r1")
+    this_run = {
+        "ExecutionArn": MACHINE.replace(":stateMachine:", ":execution:") + ":exec",
+        "Name": "exec",
+        "StateMachineArn": MACHINE,
+        "Status": "RUNNING",
+    }
+    assert bindings.sfn_list_executions(LIST_PARAMS, ctx()) == {"Executions": [this_run]}
+    with LakeLock(tmp_path, "r1"):  # held by this process: the run itself
+        assert bindings.sfn_list_executions(LIST_PARAMS, ctx()) == {"Executions": [this_run]}
+
+
+def test_run_guard_stops_a_second_executor_on_a_locked_lake(tmp_path, lock_holder, definition):
+    """The real definition, its guard answered by the local binding: another live process
+    holds the lake's lock, so this execution is not the oldest and no job starts."""
+    from asl_fakes import Fakes
+
+    from orchestration.executor.bindings import EMR_START_JOB_RUN, SFN_LIST_EXECUTIONS
+    from orchestration.executor.interpreter import Executor
+
+    bindings = LocalBindings(tmp_path, "second")
+    listed = bindings.sfn_list_executions(LIST_PARAMS, ctx())["Executions"]
+    assert [e["Name"] for e in listed] == ["exec", "run-in-progress"]  # newest first
+    fakes = Fakes()
+    handlers = {**fakes.handlers(), SFN_LIST_EXECUTIONS: bindings.sfn_list_executions}
+    result = Executor(definition, handlers, wait_factor=0, sleep=lambda s: None).run({}, "second")
+    assert (result.status, result.error) == ("FAILED", "RunAlreadyInProgress")
+    assert "run-in-progress" in json.loads(result.cause)["IsOldestRun"]["Cause"]
+    assert not [p for r, p in fakes.calls if r == EMR_START_JOB_RUN]

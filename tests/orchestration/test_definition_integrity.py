@@ -36,6 +36,8 @@ DETERMINISTIC = {
     "UserTransactionCrawlerFailed",
     "DataQualityGateFailed",
     "ValidationQueryFailed",
+    "RunAlreadyInProgress",
+    "RunGuardFailed",
 }
 TRANSIENT = re.compile(
     r"Throttl|TooManyRequests|InternalServer|InternalService|InternalError|OperationTimeout"
@@ -49,6 +51,8 @@ FAIL_ERRORS = {
     "UserTransactionCrawlerFailed",
     "DataQualityGateFailed",
     "ValidationQueryFailed",
+    "RunAlreadyInProgress",
+    "RunGuardFailed",
 }
 
 
@@ -156,10 +160,10 @@ def test_top_level_parallels_catch_everything():
 
 
 def test_validation_runs_once_before_both_kpi_jobs():
-    """ValidateInputs runs after the input is normalised and before RunSparkJobs; if it fails,
-    its Catch alerts and fails the run, so neither KPI job starts."""
+    """ValidateInputs runs after the input is normalised and the run guard, and before
+    RunSparkJobs; if it fails, its Catch alerts and fails the run, so neither KPI job starts."""
     states = RAW["States"]
-    assert states["MergeInput"]["Next"] == "ValidateInputs"
+    assert states["MergeInput"]["Next"] == "ListRunningExecutions"
     validate = states["ValidateInputs"]
     assert validate["Next"] == "RunSparkJobs"
     assert [c["Next"] for c in validate["Catch"]] == ["NotifyValidateInputsFailed"]
@@ -167,6 +171,32 @@ def test_validation_runs_once_before_both_kpi_jobs():
     assert states["ValidateInputsFailed"]["Type"] == "Fail"
     branches = [b["StartAt"] for b in states["RunSparkJobs"]["Branches"]]
     assert branches == ["VehicleLocationJob", "UserTransactionJob"]
+
+
+def test_no_job_starts_before_the_run_guard_lets_the_run_through():
+    """Every way from the start to ValidateInputs (the first job) passes the guard: an empty
+    list of running executions, or this execution being the oldest of them. The guard's other
+    ways end in their own Fail states after an alert."""
+    states = RAW["States"]
+    into_validate = {
+        (name, target)
+        for name, state in states.items()
+        for target in _targets(state)
+        if target == "ValidateInputs"
+    }
+    assert into_validate == {("AnyRunListed", "ValidateInputs"), ("IsOldestRun", "ValidateInputs")}
+    [empty] = states["AnyRunListed"]["Choices"]
+    assert (empty["Variable"], empty["NumericEquals"]) == ("$.concurrency.count", 0)
+    [oldest] = states["IsOldestRun"]["Choices"]
+    assert oldest["StringEqualsPath"] == "$.concurrency.this_run"
+    assert states["FindOldestRun"]["Parameters"]["this_run.$"] == "$$.Execution.Name"
+    assert oldest["Variable"] == "$.concurrency.oldest.Name"
+    listing = states["ListRunningExecutions"]
+    assert listing["Parameters"]["StateMachineArn.$"] == "$$.StateMachine.Id"
+    assert listing["Parameters"]["StatusFilter"] == "RUNNING"
+    assert states["IsOldestRun"]["Default"] == "OlderRunStillRunning"
+    assert states["OlderRunStillRunning"]["Next"] == "NotifyRunAlreadyInProgress"
+    assert [c["Next"] for c in listing["Catch"]] == ["NotifyRunGuardFailed"]
 
 
 def test_emr_tasks_match_the_job_cli():

@@ -14,6 +14,7 @@ from orchestration.executor.bindings import (
     EMR_START_JOB_RUN,
     GLUE_GET_CRAWLER,
     GLUE_START_CRAWLER,
+    SFN_LIST_EXECUTIONS,
     SNS_PUBLISH,
 )
 from orchestration.executor.definition import DefinitionError, substitute
@@ -80,6 +81,48 @@ def test_validation_failure_stops_both_kpi_jobs(definition, fakes):
     emr = [p["Name"] for r, p in fakes.calls if r == EMR_START_JOB_RUN]
     assert emr == ["validate_inputs-exec-1"]  # no KPI job started
     assert "RunSparkJobs" not in entered(result.events)
+
+
+def test_an_older_running_execution_stops_this_one_before_any_job(definition, fakes):
+    fakes.older_runs = ["scheduled-0600"]
+    result = run(definition, fakes)
+    assert (result.status, result.error) == ("FAILED", "RunAlreadyInProgress")
+    cause = json.loads(result.cause)["IsOldestRun"]
+    assert cause["Error"] == "RunAlreadyInProgress"
+    assert "scheduled-0600" in cause["Cause"]
+    [listing] = [p for r, p in fakes.calls if r == SFN_LIST_EXECUTIONS]
+    assert listing["StatusFilter"] == "RUNNING"
+    assert listing["StateMachineArn"].endswith(":stateMachine:CarRentalDataPipeline")
+    assert calls_to(fakes, EMR_START_JOB_RUN) == 0
+    [alert] = fakes.published()
+    assert "RunAlreadyInProgress" in alert["Subject"] and "scheduled-0600" in alert["Message"]
+
+
+def test_a_newer_running_execution_does_not_stop_the_older_one(definition, fakes):
+    fakes.newer_runs = ["manual-1"]
+    result = run(definition, fakes)
+    assert result.status == "SUCCEEDED", result.cause
+    assert calls_to(fakes, EMR_START_JOB_RUN) == 3
+
+
+def test_an_empty_listing_lets_the_run_through(definition, fakes):
+    """ListExecutions is eventually consistent: a run that does not see itself yet sees no
+    other run either, and goes on."""
+    fakes.list_executions = lambda params, ctx: {"Executions": []}
+    result = run(definition, fakes)
+    assert result.status == "SUCCEEDED", result.cause
+    assert "FindOldestRun" not in entered(result.events)
+
+
+def test_a_failed_run_guard_alerts_and_starts_no_job(definition, fakes):
+    fakes.list_fails = True
+    result = run(definition, fakes)
+    assert (result.status, result.error) == ("FAILED", "RunGuardFailed")
+    assert "states:ListExecutions" in json.loads(result.cause)["ListRunningExecutions"]["Cause"]
+    assert calls_to(fakes, SFN_LIST_EXECUTIONS) == 1  # access denied: not retried
+    assert calls_to(fakes, EMR_START_JOB_RUN) == 0
+    [alert] = fakes.published()
+    assert "RunGuardFailed" in alert["Subject"]
 
 
 def test_job_a_failure_is_caught_alerted_and_named(definition, fakes):
@@ -245,11 +288,19 @@ def test_query_failure_and_false_check(definition, fakes):
 def test_from_state_skips_earlier_tasks(definition, fakes):
     result = run(definition, fakes, from_state="RunDbtBuild")
     assert result.status == "SUCCEEDED"
+    assert calls_to(fakes, SFN_LIST_EXECUTIONS) == 1  # the run guard is never skipped
     assert calls_to(fakes, EMR_START_JOB_RUN) == 0
     assert calls_to(fakes, GLUE_START_CRAWLER) == 0
     assert calls_to(fakes, CODEBUILD_START_BUILD) == 1
     with pytest.raises(DefinitionError, match="not a top-level state"):
         run(definition, fakes, from_state="NoSuchState")
+
+
+def test_a_resumed_run_still_stops_for_an_older_running_one(definition, fakes):
+    fakes.older_runs = ["scheduled-0600"]
+    result = run(definition, fakes, from_state="RunDbtBuild")
+    assert (result.status, result.error) == ("FAILED", "RunAlreadyInProgress")
+    assert calls_to(fakes, CODEBUILD_START_BUILD) == 0
 
 
 def test_parallel_branch_failure_cancels_siblings():

@@ -26,6 +26,7 @@ moto = pytest.importorskip("moto")
 FAILING_RESOURCE = "arn:aws:states:::aws-sdk:s3:getObject"
 MOTO_ERROR = "s3.NoSuchBucketException"
 ROLE = "arn:aws:iam::123456789012:role/sfn"
+OLDER_RUN, NEWER_RUN = "scheduled-older", "manual-newer"
 
 # Scenario -> (stand-in overrides, fake configuration, expected final error)
 SCENARIOS = {
@@ -57,11 +58,33 @@ SCENARIOS = {
         {"checks_true": False},
         "ValidationQueryFailed",
     ),
+    "newer_run_also_running": (
+        {"ListRunningExecutions": "newer_run"},
+        {"newer_runs": [NEWER_RUN]},
+        None,
+    ),
+    "older_run_still_running": (
+        {"ListRunningExecutions": "older_run"},
+        {"older_runs": [OLDER_RUN]},
+        "RunAlreadyInProgress",
+    ),
+    "run_guard_fails": ({"ListRunningExecutions": "fail"}, {"list_fails": True}, "RunGuardFailed"),
 }
 
 
-def _stand_in_result(name: str, state: dict, override: str | None):
+def _running(names: list[str]) -> dict:
+    """What ListRunningExecutions' ResultSelector keeps of a ListExecutions answer."""
+    arn = "arn:aws:states:us-east-1:123456789012:execution:CarRentalDataPipeline"
+    executions = [{"ExecutionArn": f"{arn}:{n}", "Name": n} for n in names]
+    return {"executions": executions, "count": len(executions)}
+
+
+def _stand_in_result(name: str, state: dict, override: str | None, execution: str):
     resource = state["Resource"]
+    if resource.endswith("listExecutions"):  # newest first
+        newer = [NEWER_RUN] if override == "newer_run" else []
+        older = [OLDER_RUN] if override == "older_run" else []
+        return _running([*newer, execution, *older])
     if resource.endswith("getCrawler"):
         status = "FAILED" if override == "crawl_failed" else "SUCCEEDED"
         return {"Crawler": {"Name": name, "State": "READY", "LastCrawl": {"Status": status}}}
@@ -75,8 +98,10 @@ def _stand_in_result(name: str, state: dict, override: str | None):
     }.get(resource, {})
 
 
-def stand_ins(definition: dict, overrides: dict[str, str]) -> dict:
-    """Copy of ``definition`` whose service Tasks moto cannot run become stand-ins."""
+def stand_ins(definition: dict, overrides: dict[str, str], execution: str) -> dict:
+    """Copy of ``definition`` whose service Tasks moto cannot run become stand-ins, for an
+    execution named ``execution``. (moto runs ``aws-sdk:sfn:listExecutions`` only with the
+    API's camelCase parameter names; the definition uses the PascalCase that AWS requires.)"""
     out = copy.deepcopy(definition)
 
     def visit(machine: dict) -> None:
@@ -100,7 +125,7 @@ def stand_ins(definition: dict, overrides: dict[str, str]) -> dict:
                 continue
             machine["States"][name] = {
                 "Type": "Pass",
-                "Result": _stand_in_result(name, state, overrides.get(name)),
+                "Result": _stand_in_result(name, state, overrides.get(name), execution),
                 "ResultPath": state.get("ResultPath", "$"),
                 **flow,
             }
@@ -167,7 +192,9 @@ def run_local(definition: dict, scenario_fakes: dict, name: str):
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_moto_and_local_executor_agree(definition, scenario):
     overrides, scenario_fakes, expected_error = SCENARIOS[scenario]
-    moto_status, moto_error, moto_names = run_moto(stand_ins(definition, overrides), scenario)
+    moto_status, moto_error, moto_names = run_moto(
+        stand_ins(definition, overrides, scenario), scenario
+    )
     local_status, local_error, local_names = run_local(definition, scenario_fakes, scenario)
 
     expected_status = "SUCCEEDED" if expected_error is None else "FAILED"
@@ -189,7 +216,7 @@ def test_moto_and_local_executor_agree(definition, scenario):
 
 def test_stand_in_failure_routes_through_catch_in_both(definition):
     """The local executor also runs the stand-in definition itself with the same result."""
-    stand_in = stand_ins(definition, {"RunDbtBuild": "fail"})
+    stand_in = stand_ins(definition, {"RunDbtBuild": "fail"}, "x")
 
     def no_such_bucket(params, ctx):
         raise TaskFailure(MOTO_ERROR, "The specified bucket does not exist")

@@ -103,6 +103,29 @@ def test_a_stale_pending_file_is_removed_a_fresh_one_is_left(tmp_path):
     assert not stale.exists() and fresh.exists()
 
 
+def test_keeping_a_new_archive_deletes_the_ones_unused_for_a_month(tmp_path):
+    def kept_archive(name: str, idle_days: float) -> Path:
+        archive = tmp_path / f"spark-driver-{name}.jsa"
+        archive.write_bytes(b"a" * 8)
+        archive.with_suffix(".json").write_text(json.dumps({"bytes": 8}))
+        when = archive.stat().st_mtime - idle_days * 86400
+        os.utime(archive, (when, when))
+        return archive
+
+    month = jvm_archive.UNUSED_ARCHIVE_S / 86400
+    replaced, recent = kept_archive("old-install", month + 1), kept_archive("other", month - 1)
+    in_use = kept_archive("in-use", month + 1)
+    assert java_options(in_use)[0][0] == f"-XX:SharedArchiveFile={in_use}"  # touched by the use
+    new = tmp_path / "spark-driver-new.jsa"
+    pending = java_options(new)[1]
+    assert pending is not None
+    pending.write_bytes(b"n" * 4)
+    assert replaced.exists()  # nothing is aged out before a new archive is kept
+    assert keep(pending, new, 0) is True
+    assert not replaced.exists() and not replaced.with_suffix(".json").exists()
+    assert recent.exists() and in_use.exists() and new.exists()
+
+
 def test_the_jvm_writes_the_archive_maps_it_and_refuses_changed_bytes(tmp_path):
     archive = tmp_path / "c.jsa"
     options, pending = java_options(archive)
