@@ -204,13 +204,18 @@ def _granted(role: str) -> set[str]:
     return granted
 
 
+#: AWS SDK integration service names whose IAM action prefix differs
+IAM_PREFIX = {"sfn": "states"}
+
+
 def test_state_machine_role_grants_every_integration_the_asl_uses():
     granted = _granted("StepFunctionsRole")
     for name, task in TASKS.items():
         resource = task["Resource"]
         if resource.startswith("arn:aws:states:::aws-sdk:"):
             service, action = resource.rsplit(":", 2)[-2:]
-            needed = {f"{service}:{action[0].upper()}{action[1:]}"}
+            prefix = IAM_PREFIX.get(service, service)
+            needed = {f"{prefix}:{action[0].upper()}{action[1:]}"}
         else:
             assert resource in INTEGRATION_ACTIONS, f"{name}: unknown integration {resource}"
             needed = INTEGRATION_ACTIONS[resource]
