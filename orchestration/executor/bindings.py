@@ -170,8 +170,14 @@ class LocalBindings:
         machine = params["StateMachineArn"]
         prefix = machine.replace(":stateMachine:", ":execution:", 1)
         running = [{"ExecutionArn": f"{prefix}:{ctx.execution_name}", "Name": ctx.execution_name}]
-        holder = read_lock(self.lake / LOCK_NAME) or {}
-        pid = int(holder.get("pid") or 0)
+        lock = self.lake / LOCK_NAME
+        holder = read_lock(lock) or {}
+        try:
+            pid = int(holder.get("pid") or 0)
+        except (TypeError, ValueError):
+            raise TaskFailure(
+                "States.TaskFailed", f"{lock}: 'pid' is {holder.get('pid')!r}, not a process id"
+            ) from None
         here = holder.get("host") == socket.gethostname()
         if here and pid not in (0, os.getpid()) and pid_alive(pid):
             name = str(holder.get("run_id") or f"pid-{pid}")

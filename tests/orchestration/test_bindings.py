@@ -271,6 +271,9 @@ def test_run_guard_lists_this_run_alone_on_a_free_or_own_lake(tmp_path):
     assert bindings.sfn_list_executions(LIST_PARAMS, ctx()) == {"Executions": [this_run]}
     with LakeLock(tmp_path, "r1"):  # held by this process: the run itself
         assert bindings.sfn_list_executions(LIST_PARAMS, ctx()) == {"Executions": [this_run]}
+    (tmp_path / ".carrental.lock").write_text(json.dumps({"pid": "twelve", "host": "h"}))
+    with pytest.raises(TaskFailure, match=r"\.carrental\.lock: 'pid' is 'twelve', not a process"):
+        bindings.sfn_list_executions(LIST_PARAMS, ctx())
 
 
 def test_run_guard_stops_a_second_executor_on_a_locked_lake(tmp_path, lock_holder, definition):
