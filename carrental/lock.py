@@ -80,7 +80,10 @@ class LakeLock:
         previous = read_lock(self.path)
         here = socket.gethostname()
         if previous and previous.get("pid") is not None:
-            pid = int(previous.get("pid", 0))
+            try:
+                pid = int(previous["pid"])
+            except (TypeError, ValueError):  # a damaged file: nobody holds its flock
+                pid = 0
             if previous.get("host") == here and pid_alive(pid) and pid != os.getpid():
                 # alive but not holding the flock (e.g. a filesystem without flock)
                 os.close(fd)

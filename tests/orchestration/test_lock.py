@@ -67,6 +67,15 @@ def test_lock_of_a_killed_run_is_taken_over_with_a_warning(tmp_path, capsys):
     assert "stale" in capsys.readouterr().err
 
 
+def test_a_damaged_lock_file_is_taken_over_with_a_warning(tmp_path, capsys):
+    damaged = {"pid": "twelve", "host": socket.gethostname(), "run_id": "old"}
+    (tmp_path / LOCK_NAME).write_text(json.dumps(damaged))
+    with LakeLock(tmp_path, "new") as lock:
+        assert lock.took_over == damaged
+        assert read_lock(tmp_path / LOCK_NAME)["pid"] == os.getpid()
+    assert "stale" in capsys.readouterr().err
+
+
 def test_killed_holder_process_lock_is_taken_over(tmp_path):
     script = textwrap.dedent(
         f"""
