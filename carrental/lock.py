@@ -34,6 +34,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def live_pid(info: dict[str, Any] | None) -> int | None:
+    """The pid recorded in a lock file's ``info`` when it names a live process on this host;
+    None otherwise, including a pid that is not a number (a damaged file names no process)."""
+    info = info or {}
+    pid = info.get("pid")
+    if isinstance(pid, str) and pid.strip().isdigit():
+        pid = int(pid)
+    if type(pid) is not int or info.get("host") != socket.gethostname():
+        return None
+    return pid if pid_alive(pid) else None
+
+
 def read_lock(path: str | Path) -> dict[str, Any] | None:
     """The recorded holder (``{"pid", "host", "started_at", "run_id"}``) or None."""
     try:
@@ -78,13 +90,8 @@ class LakeLock:
 
     def _take(self, fd: int) -> None:
         previous = read_lock(self.path)
-        here = socket.gethostname()
         if previous and previous.get("pid") is not None:
-            try:
-                pid = int(previous["pid"])
-            except (TypeError, ValueError):  # a damaged file: nobody holds its flock
-                pid = 0
-            if previous.get("host") == here and pid_alive(pid) and pid != os.getpid():
+            if live_pid(previous) not in (None, os.getpid()):
                 # alive but not holding the flock (e.g. a filesystem without flock)
                 os.close(fd)
                 raise self._held_error(previous)
@@ -96,7 +103,7 @@ class LakeLock:
             )
         info = {
             "pid": os.getpid(),
-            "host": here,
+            "host": socket.gethostname(),
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "run_id": self.run_id,
         }

@@ -163,23 +163,14 @@ class LocalBindings:
         live process. ``carrental run`` takes the lock before it starts, so there the list
         is this run alone; a second executor on the same lake without the lock is stopped
         here, as a second execution is on AWS."""
-        import socket
-
-        from carrental.lock import LOCK_NAME, pid_alive, read_lock
+        from carrental.lock import LOCK_NAME, live_pid, read_lock
 
         machine = params["StateMachineArn"]
         prefix = machine.replace(":stateMachine:", ":execution:", 1)
         running = [{"ExecutionArn": f"{prefix}:{ctx.execution_name}", "Name": ctx.execution_name}]
-        lock = self.lake / LOCK_NAME
-        holder = read_lock(lock) or {}
-        try:
-            pid = int(holder.get("pid") or 0)
-        except (TypeError, ValueError):
-            raise TaskFailure(
-                "States.TaskFailed", f"{lock}: 'pid' is {holder.get('pid')!r}, not a process id"
-            ) from None
-        here = holder.get("host") == socket.gethostname()
-        if here and pid not in (0, os.getpid()) and pid_alive(pid):
+        holder = read_lock(self.lake / LOCK_NAME)
+        pid = live_pid(holder)
+        if holder and pid not in (None, os.getpid()):
             name = str(holder.get("run_id") or f"pid-{pid}")
             running.append({"ExecutionArn": f"{prefix}:{name}", "Name": name})
         for execution in running:

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from carrental.errors import LockHeld
-from carrental.lock import LOCK_NAME, LakeLock, pid_alive, read_lock
+from carrental.lock import LOCK_NAME, LakeLock, live_pid, pid_alive, read_lock
 
 
 def test_lock_records_holder_and_is_removed_on_release(tmp_path):
@@ -96,3 +96,17 @@ def test_lock_file_naming_a_live_process_without_flock_is_respected(tmp_path):
     (tmp_path / LOCK_NAME).write_text(json.dumps(live))
     with pytest.raises(LockHeld):
         LakeLock(tmp_path, "new").acquire()
+
+
+def test_live_pid_names_only_a_live_process_on_this_host():
+    here = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert live_pid({"pid": os.getpid(), "host": here}) == os.getpid()
+    assert live_pid({"pid": str(os.getpid()), "host": here}) == os.getpid()
+    assert live_pid({"pid": os.getpid(), "host": here + "-elsewhere"}) is None
+    assert live_pid({"pid": gone.pid, "host": here}) is None
+    for damaged in ("twelve", None, True, [1], 0, -1, float(os.getpid()), ""):
+        assert live_pid({"pid": damaged, "host": here}) is None
+    assert live_pid({"host": here}) is None
+    assert live_pid(None) is None
