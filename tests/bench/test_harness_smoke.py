@@ -165,9 +165,30 @@ def write_raw(raw: Path, n_rentals: int = N_RENTALS) -> tuple[Decimal, int]:
     return total, n_rentals
 
 
+def test_warm_inputs_reads_every_file_under_the_raw_folder(tmp_path: Path) -> None:
+    from bench.harness import WARM_CHUNK, warm_inputs
+
+    sizes = {"users/users.csv": 10, "rental_transactions/a.csv": WARM_CHUNK * 2 + 3}
+    sizes["rental_transactions/nested/b.csv"] = 0
+    for name, size in sizes.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x" * size)
+    assert warm_inputs(tmp_path) == WARM_CHUNK * 2 + 13
+
+
 @pytest.mark.slow
-def test_harness_reports_every_side_and_ratio(tmp_path: Path) -> None:
+def test_harness_reports_every_side_and_ratio(tmp_path: Path, monkeypatch) -> None:
+    from bench import harness
+
     expected_revenue, expected_count = write_raw(tmp_path / "lake" / "data" / "raw")
+    raw_bytes = sum(p.stat().st_size for p in (tmp_path / "lake" / "data" / "raw").rglob("*.csv"))
+    warmed: list[tuple[str, int]] = []
+    warm = harness.warm_inputs
+    monkeypatch.setattr(
+        harness,
+        "warm_inputs",
+        lambda raw: warmed.append((raw.parent.parent.parent.name, warm(raw))),
+    )
     # The two references and the DuckDB engine (no JVM): the Spark sides run the same jobs as
     # their own tests, and a 2-core machine makes every extra spark-submit expensive.
     config = BenchConfig(
@@ -179,6 +200,8 @@ def test_harness_reports_every_side_and_ratio(tmp_path: Path) -> None:
 
     report = run_bench(config)
     md_path, json_path = write_report(report, config.results_dir)
+    # every job of every side found all of its side's input read just before it
+    assert sorted(warmed) == sorted((side, raw_bytes) for side in MEASURED for _ in side_jobs(side))
 
     check_report(report, expected_revenue, expected_count)
     totals = {row["side"]: row["wall_s"] for row in report["rows"] if row["job"] == TOTAL}
