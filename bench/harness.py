@@ -226,9 +226,10 @@ def warm_inputs(raw: Path) -> int:
     """Read every raw input file once, untimed, so that each timed job finds its inputs in the
     page cache; returns the bytes read.
 
-    Without it a job's time depends on what ran before it: on this project's VM the host pages
-    out file pages left idle for a minute, and a cold 10M-rental CSV took DuckDB's reader 30.9 s
-    to load against 4.9-6.0 s warm (``bench/README.md``). Every side gets the same warm-up."""
+    Without it a job's time depends on what ran before it: on this project's VM the guest
+    kernel (DAMON) pages out file pages left idle for a minute, and a cold 10M-rental CSV took
+    DuckDB's reader 30.9 s to load against 4.9-6.0 s warm (``bench/README.md``). Every side
+    gets the same warm-up."""
     total = 0
     for path in sorted(p for p in raw.rglob("*") if p.is_file()):
         with path.open("rb") as handle:
@@ -619,14 +620,59 @@ TARGETS = (
 )
 
 
-def target_notes(totals: dict[str, dict]) -> list[str]:
-    """One line per target of the performance issue whose two sides were both measured."""
+def meets(ratio: float, target: str) -> bool:
+    """``ratio`` satisfies a :data:`TARGETS` target such as ``">= 3x"`` or ``"<= 1.5x"``."""
+    op, limit = target.split()
+    bound = float(limit.removesuffix("x"))
+    if op == ">=":
+        return ratio >= bound
+    if op == "<=":
+        return ratio <= bound
+    raise ValueError(f"unknown target {target!r}")
+
+
+def _verdict(ratio: float, target: str) -> str:
+    return "met" if meets(ratio, target) else "not met"
+
+
+def target_notes(
+    totals: dict[str, dict], per_repeat: dict[str, list[dict]] | None = None
+) -> list[str]:
+    """One line per target of the performance issue whose two sides were both measured: the
+    ratio of the medians, and with ``per_repeat`` (side -> :func:`total_runs`) the ratio within
+    each repeat (the sides of one repeat run interleaved, so they share the machine's phase)
+    and how many of them meet the target. A repeat in which either side failed is left out."""
     notes = []
+    per_repeat = per_repeat or {}
     for what, side, other, target in TARGETS:
         a, b = totals.get(side, {}).get("wall_s"), totals.get(other, {}).get("wall_s")
-        if a and b:
-            notes.append(f"{what} (all jobs, wall): {a / b:.2f}x (target: {target})")
+        if not (a and b):
+            continue
+        note = (
+            f"{what} (all jobs, wall): {a / b:.2f}x (target: {target}; {_verdict(a / b, target)})"
+        )
+        # an interrupted run may hold one repeat more of one side than of the other
+        pairs = zip(per_repeat.get(side, []), per_repeat.get(other, []), strict=False)
+        ratios = [
+            x["wall_s"] / y["wall_s"]
+            for x, y in pairs
+            if x["returncode"] == 0 and y["returncode"] == 0 and y["wall_s"]
+        ]
+        if ratios:
+            met = sum(meets(ratio, target) for ratio in ratios)
+            listed = ", ".join(f"{ratio:.2f}x" for ratio in ratios)
+            note += f"; per repeat {listed}: met in {met} of {len(ratios)}"
+        notes.append(note)
     return notes
+
+
+def result_target_notes(results: dict[str, SideResult], rows: list[dict]) -> list[str]:
+    """:func:`target_notes` of a bench run's results and their :func:`build_rows`."""
+    per_repeat = {
+        side: total_runs({job: result.runs.get(job, []) for job in side_jobs(side)})
+        for side, result in results.items()
+    }
+    return target_notes({row["side"]: row for row in rows if row["job"] == TOTAL}, per_repeat)
 
 
 # ---------------------------------------------------------------------------- correctness
@@ -939,7 +985,7 @@ def run_bench(config: BenchConfig) -> dict:
         {run["rss_method"] for r in results.values() for runs in r.runs.values() for run in runs}
     )
     rows = build_rows(results)
-    notes += target_notes({row["side"]: row for row in rows if row["job"] == TOTAL})
+    notes += result_target_notes(results, rows)
     report = {
         "created_at": started.isoformat(),
         "stamp": stamp,
@@ -1086,9 +1132,11 @@ def report_from_partial(path: Path) -> dict:
     raw_root = Path(data["input"]["raw_root"])
     work = Path(data["input"]["work_dir"])
     measured = [side for side, result in results.items() if result.runs]
+    rows = build_rows(results)
     notes = [
         f"interrupted run: {data['completed_repeats']} of {data['config']['repeats']} repeats "
-        "completed; correctness from the outputs left in the work folder (if any)."
+        "completed; correctness from the outputs left in the work folder (if any).",
+        *result_target_notes(results, rows),
     ]
     return {
         **{key: data[key] for key in ("created_at", "stamp", "config", "machine")},
@@ -1097,7 +1145,7 @@ def report_from_partial(path: Path) -> dict:
         "sides": {
             side: {"label": SIDE_LABELS[side], **asdict(result)} for side, result in results.items()
         },
-        "rows": build_rows(results),
+        "rows": rows,
         "correctness": compare_overall(
             collect_overall({side: work / side / "lake" for side in measured}, notes)
         ),
