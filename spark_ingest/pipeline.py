@@ -180,7 +180,11 @@ def plan_run(
         state.forget_all()
     plan = state.plan(files[C.RENTAL_TRANSACTIONS.name], ledger, manifest.data["run_id"])
     state.fingerprint_dimensions(plan, {name: files[name] for name in DIMENSIONS})
-    manifest.data["ingest"] = {"files": plan.summary()}
+    manifest.data["ingest"] = {
+        "files": plan.summary(),
+        # the local rentals files whose bytes were hashed (see IngestState.fingerprint_rentals)
+        "hashed": len(plan.hashed),
+    }
     return plan
 
 

@@ -17,8 +17,16 @@ All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and reader
     _state/dimensions/<dataset>/run=<run>/*.parquet validated rows (compact) of a dimension
 
 The **ledger** records, per raw file: path, size, SHA-256 (local files) or the file system's
-checksum (S3 ETag), the id of its folder in the store and the run that parsed it. A run plans
-against it (:meth:`IngestState.plan`):
+checksum (S3 ETag), the id of its folder in the store and the run that parsed it. A local
+file's entry also keeps its ``stat`` (size, modification and change times in nanoseconds,
+inode) and when it was hashed: a later run reuses the recorded checksum of a file whose stat
+is the same, as ``git`` and ``make`` trust a file's times, so a daily run reads its new files
+and not the whole history (:meth:`IngestState.fingerprint_rentals`). Writing a file's bytes
+sets its change time, which (unlike the modification time) no file tool can set back, so a
+file rewritten in place, even with its size and modification time restored, is hashed again;
+so is a file changed within :data:`RACY_NS` of being hashed (the file system's clock may not
+have moved). A ``--mode full`` run hashes every file. A run plans against the ledger
+(:meth:`IngestState.plan`):
 
 * a file not in the ledger is **new**: parsed once and stored;
 * a file with the same path and checksum is **unchanged**: skipped, its stored rows are reused;
@@ -82,6 +90,8 @@ import hashlib
 import importlib
 import json
 import logging
+import os
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -106,6 +116,10 @@ HASH_CHUNK = 8 * 1024 * 1024
 MAX_SEGMENTS = 32
 #: An append run adds one partials layer; at this many it merges them into one.
 MAX_PARTIAL_LAYERS = MAX_SEGMENTS
+#: A local file whose change time is less than this before the moment it was hashed is hashed
+#: again at the next run: a write within the file system's timestamp granularity (a few ms)
+#: after the hash would leave its times as they were.
+RACY_NS = 2_000_000_000
 
 
 #: The modules whose logic stored state depends on: the parse and checks (stored rows and
@@ -150,6 +164,17 @@ def fingerprint(spark: SparkSession, uri: str) -> tuple[int, str]:
     if checksum is not None:
         return size, f"{checksum.getAlgorithmName()}:{bytes(checksum.getBytes()).hex()}"
     return size, f"mtime:{status.getModificationTime()}"
+
+
+def file_stat(uri: str) -> dict[str, int]:
+    """What a local file's ledger entry compares to decide whether to hash it again."""
+    stat = os.stat(local_path(uri))
+    return {
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns,
+        "inode": stat.st_ino,
+    }
 
 
 def sum_counts(parts: Iterable[dict]) -> dict:
@@ -199,6 +224,9 @@ class Plan:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    #: the local files whose bytes this run hashed (the others kept their ledger checksum; an
+    #: S3 file's checksum is its ETag, never computed here)
+    hashed: list[str] = field(default_factory=list)
     #: dataset -> [[path, size, checksum], ...] of the dimension files (this run / last run)
     dimensions: dict[str, list] = field(default_factory=dict)
     previous_dimensions: dict[str, list] | None = None
@@ -305,9 +333,13 @@ class IngestState:
         known = {entry["path"]: entry for entry in (ledger or {}).get("files", [])}
         plan = Plan(run_id=run_id)
         for uri in files:
-            size, checksum = fingerprint(self.spark, uri)
             before = known.get(uri)
-            entry = {"path": uri, "size": size, "checksum": checksum, "file_id": file_id(uri)}
+            entry = {
+                "path": uri,
+                **self.fingerprint_rentals(uri, before, plan),
+                "file_id": file_id(uri),
+            }
+            size, checksum = entry["size"], entry["checksum"]
             if before is None:
                 plan.new.append(uri)
             elif before["checksum"] != checksum or before["size"] != size:
@@ -332,6 +364,28 @@ class IngestState:
             plan.previous_segment_counts = ledger["segment_counts"]
             plan.previous_token = ledger.get("token")
         return plan
+
+    def fingerprint_rentals(self, uri: str, before: dict | None, plan: Plan) -> dict:
+        """The ledger fields of a raw rentals file: ``size`` and ``checksum`` (see
+        :func:`fingerprint`), and for a local file its ``stat`` and ``hashed_at_ns``.
+
+        A local file whose stat equals the one ``before`` (its last ledger entry) recorded,
+        and whose change time is at least :data:`RACY_NS` before that hash, keeps its
+        recorded checksum unread; any other file is hashed and listed in ``plan.hashed``."""
+        if not is_local(uri):  # the file system's checksum (S3: the ETag): nothing to read
+            size, checksum = fingerprint(self.spark, uri)
+            return {"size": size, "checksum": checksum}
+        stat = file_stat(uri)
+        if (
+            before is not None
+            and before.get("stat") == stat
+            and stat["ctime_ns"] < before.get("hashed_at_ns", 0) - RACY_NS
+        ):
+            return {key: before[key] for key in ("size", "checksum", "stat", "hashed_at_ns")}
+        plan.hashed.append(uri)
+        hashed_at = time.time_ns()  # before the read: a write during it is racy
+        size, checksum = fingerprint(self.spark, uri)
+        return {"size": size, "checksum": checksum, "stat": stat, "hashed_at_ns": hashed_at}
 
     def fingerprint_dimensions(self, plan: Plan, files: dict[str, list[str]]) -> None:
         """Record the fingerprints of the dimension files (``dataset -> file URIs``)."""

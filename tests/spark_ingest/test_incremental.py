@@ -135,6 +135,7 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path, mon
     for manifest in step.values():
         assert manifest["mode"] == "full"
         assert manifest["ingest"]["files"] == {"new": 4, "changed": 0, "unchanged": 0, "removed": 0}
+        assert manifest["ingest"]["hashed"] == 4
     ledger = read_ledger(lake)
     assert sorted(Path(e["path"]).name for e in ledger["files"]) == first_files
     assert all(

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,61 @@ def test_plan_classifies_files_against_the_ledger(spark, tmp_path: Path) -> None
     Path(state.parsed_uri(b)).rmdir()
     third = state.plan([b, c, d], ledger, "run-3")
     assert (third.changed, third.unchanged) == ([b, c], [])
+
+
+def test_a_local_file_is_hashed_again_only_when_its_stat_changed(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run reuses the ledger's checksum of a local file whose stat is the recorded one and
+    that was hashed at least RACY_NS after its last change; it hashes every other file."""
+    raw = tmp_path / "raw"
+    a, b, c = (_file(raw / f"{n}.csv", f"h\n{n}\n") for n in "abc")
+    state = S.IngestState(spark, str(tmp_path / "processed"), "job")
+    read: list[str] = []
+    real = S.fingerprint
+    monkeypatch.setattr(S, "fingerprint", lambda spark, uri: read.append(uri) or real(spark, uri))
+
+    first = state.plan([a, b, c], None, "run-1")
+    assert read == first.hashed == [a, b, c]
+    assert first.entries[a]["stat"] == {
+        "size": 4,
+        "mtime_ns": os.stat(a).st_mtime_ns,
+        "ctime_ns": os.stat(a).st_ctime_ns,
+        "inode": os.stat(a).st_ino,
+    }
+    for uri in (a, b, c):  # what store() left of the first run
+        Path(state.parsed_uri(uri)).mkdir(parents=True)
+    state.commit(first, "run-1")
+    ledger = state.read_ledger()
+
+    # hashed within RACY_NS of their last change (just written): hashed again
+    read.clear()
+    assert state.plan([a, b, c], ledger, "run-2").unchanged == [a, b, c]
+    assert read == [a, b, c]
+
+    # as if hashed 10 s after their last change: only files whose stat moved are read
+    for entry in ledger["files"]:
+        entry["hashed_at_ns"] = entry["stat"]["ctime_ns"] + 10 * 10**9
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    old = os.stat(b)
+    Path(b).write_text("h\nB\n")  # rewritten in place: same size, mtime set back
+    os.utime(b, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert (os.stat(b).st_size, os.stat(b).st_mtime_ns) == (old.st_size, old.st_mtime_ns)
+    os.replace(_file(raw / "c.tmp", "h\nc\n"), c)  # replaced by a new file, same bytes
+    read.clear()
+    third = state.plan([a, b, c], ledger, "run-3")
+    assert read == third.hashed == [b, c]
+    assert (third.unchanged, third.changed) == ([a, c], [b])
+    recorded = {entry["path"]: entry for entry in ledger["files"]}
+    assert third.entries[a]["checksum"] == recorded[a]["checksum"]
+    assert third.entries[a]["hashed_at_ns"] == recorded[a]["hashed_at_ns"]
+    assert third.entries[b]["checksum"] == "sha256:" + hashlib.sha256(b"h\nB\n").hexdigest()
+
+    # an entry without a stat (a ledger written before it was kept): hashed
+    del recorded[a]["stat"]
+    read.clear()
+    assert state.plan([a], ledger, "run-4").unchanged == [a]
+    assert read == [a]
 
 
 def test_a_new_segment_never_overwrites_an_existing_folder(spark, tmp_path: Path) -> None:

@@ -191,6 +191,18 @@ RENTAL_HEADER = ",".join(C.RENTAL_TRANSACTIONS.column_names)
 RENTAL_TAIL = ",U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00"
 
 
+def _annotated_rentals(spark, path: Path) -> list:
+    """The checked rows of the rentals file ``path`` against user U1, vehicle V1 and
+    locations 1 and 2."""
+    from spark_ingest.validate import annotate_rentals
+
+    users = spark.createDataFrame([("U1",)], "user_id string")
+    vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
+    locations = spark.createDataFrame([(1,), (2,)], "location_id int")
+    raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
+    return annotate_rentals(raw, users, vehicles, locations).collect()
+
+
 def _user_reasons(spark, path: Path, ds=C.USERS):
     from spark_ingest.validate import annotate_dimension, raw_record
 
@@ -210,8 +222,6 @@ def test_invalid_utf8_in_a_data_row_is_malformed(spark, tmp_path: Path):
 
 
 def test_invalid_utf8_in_a_rental_row_is_malformed(spark, tmp_path: Path):
-    from spark_ingest.validate import annotate_rentals
-
     path = tmp_path / "rentals.csv"
     path.write_bytes(
         f"{RENTAL_HEADER}\nR1{RENTAL_TAIL}\n".encode()
@@ -219,11 +229,7 @@ def test_invalid_utf8_in_a_rental_row_is_malformed(spark, tmp_path: Path):
         + RENTAL_TAIL.encode()
         + b"\n"
     )
-    users = spark.createDataFrame([("U1",)], "user_id string")
-    vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
-    locations = spark.createDataFrame([(1,), (2,)], "location_id int")
-    raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
-    rows = annotate_rentals(raw, users, vehicles, locations).collect()
+    rows = _annotated_rentals(spark, path)
     got = sorted((row.reason_code or "VALID") for row in rows)
     assert got == ["MALFORMED_ROW", "VALID"]
 
@@ -231,8 +237,6 @@ def test_invalid_utf8_in_a_rental_row_is_malformed(spark, tmp_path: Path):
 def test_a_duplicate_key_counts_only_rows_valid_after_the_orphan_checks(spark, tmp_path: Path):
     """The repeated keys are counted before the orphan joins (validate._dedupe's ``wider``); an
     orphan must still not make its key's valid row a duplicate, nor be one itself."""
-    from spark_ingest.validate import annotate_rentals
-
     lines = [
         "D1,U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00",  # D1 twice, both valid
         "D1,U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,6.00",
@@ -243,11 +247,7 @@ def test_a_duplicate_key_counts_only_rows_valid_after_the_orphan_checks(spark, t
     ]
     path = tmp_path / "rentals.csv"
     path.write_text("\n".join([RENTAL_HEADER, *lines]) + "\n", encoding="utf-8")
-    users = spark.createDataFrame([("U1",)], "user_id string")
-    vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
-    locations = spark.createDataFrame([(1,), (2,)], "location_id int")
-    raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
-    rows = annotate_rentals(raw, users, vehicles, locations).collect()
+    rows = _annotated_rentals(spark, path)
     got = sorted((row.rental_id, row.reason_code or "VALID") for row in rows)
     assert got == [
         ("D1", "DUPLICATE_KEY"),
@@ -259,17 +259,48 @@ def test_a_duplicate_key_counts_only_rows_valid_after_the_orphan_checks(spark, t
     ]
 
 
+def test_orphan_reasons_follow_a_rows_own_reasons(spark, tmp_path: Path):
+    """An orphan's codes and texts come after the row's own (priority order), a row that is no
+    orphan keeps its own unchanged, and a malformed row keeps MALFORMED_ROW alone."""
+    times = "2024-01-01 10:00:00,2024-01-01 12:00:00"
+    lines = [
+        f"O1,U1,V1,{times},1,2,5.00",  # valid
+        f"O2,U404,V1,{times},1,2,5.00",  # orphan user only
+        f"O3,U404,V404,{times},1,2,-5.00",  # negative amount, orphan user and vehicle
+        f"O4,U1,V1,{times},1,2,-5.00",  # negative amount only
+        f"O5,U1,V1,{times},9,9,5.00",  # orphan pickup and dropoff
+        "O6,U404,V404",  # malformed (3 fields), whatever its ids
+    ]
+    path = tmp_path / "rentals.csv"
+    path.write_text("\n".join([RENTAL_HEADER, *lines]) + "\n", encoding="utf-8")
+    rows = {
+        row.rental_id: (row.reason_codes, row.reason_detail)
+        for row in _annotated_rentals(spark, path)
+    }
+    user, vehicle = "user_id='U404' is not a valid user", "vehicle_id='V404' is not a valid vehicle"
+    negative = "total_amount='-5.00' is negative"
+    assert rows["O1"] == ([], "")
+    assert rows["O2"] == (["ORPHAN_USER"], user)
+    assert rows["O3"] == (
+        ["NEGATIVE_AMOUNT", "ORPHAN_USER", "ORPHAN_VEHICLE"],
+        f"{negative}; {user}; {vehicle}",
+    )
+    assert rows["O4"] == (["NEGATIVE_AMOUNT"], negative)
+    assert rows["O5"] == (
+        ["ORPHAN_PICKUP_LOCATION", "ORPHAN_DROPOFF_LOCATION"],
+        "pickup_location='9' is not a valid location; dropoff_location='9' is not a valid location",
+    )
+    assert rows["O6"] == (
+        ["MALFORMED_ROW"],
+        "wrong number of fields or an unparseable CSV record (expected 8 fields)",
+    )
+
+
 @pytest.mark.parametrize("key", ["", "   ", "\t", "\t ", " \t\t "])
 def test_whitespace_only_rental_ids_are_null_key(spark, tmp_path: Path, key):
-    from spark_ingest.validate import annotate_rentals
-
     path = tmp_path / "rentals.csv"
     path.write_text(f'{RENTAL_HEADER}\nR1{RENTAL_TAIL}\n"{key}"{RENTAL_TAIL}\n', encoding="utf-8")
-    users = spark.createDataFrame([("U1",)], "user_id string")
-    vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
-    locations = spark.createDataFrame([(1,), (2,)], "location_id int")
-    raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
-    rows = annotate_rentals(raw, users, vehicles, locations).collect()
+    rows = _annotated_rentals(spark, path)
     assert sorted((row.reason_code or "VALID") for row in rows) == ["NULL_KEY", "VALID"]
 
 
@@ -306,13 +337,7 @@ def test_rentals_are_read_line_by_line(spark, tmp_path: Path):
     (rentals are read with multiLine=False so a big file splits across tasks)."""
     path = tmp_path / "rentals.csv"
     path.write_text(f'{RENTAL_HEADER}\nR1{RENTAL_TAIL}\n"R\n2"{RENTAL_TAIL}\n', encoding="utf-8")
-    from spark_ingest.validate import annotate_rentals
-
-    users = spark.createDataFrame([("U1",)], "user_id string")
-    vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
-    locations = spark.createDataFrame([(1,), (2,)], "location_id int")
-    raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
-    rows = annotate_rentals(raw, users, vehicles, locations).collect()
+    rows = _annotated_rentals(spark, path)
     got = sorted((row.reason_code or "VALID") for row in rows)
     assert got == ["MALFORMED_ROW", "MALFORMED_ROW", "VALID"]  # head and tail fragments
 
