@@ -25,6 +25,17 @@ def stage_progress_wanted(requested: bool | None, master: str | None) -> bool:
     return master is None
 
 
+#: Read splits per core: ``spark.sql.files.minPartitionNum`` is set to this many times the
+#: session's default parallelism (its cores) unless given at launch. Spark's default is one per
+#: core, so files of more than 128 MB a core come in 128 MB splits, a count that rarely fills the
+#: last wave: the 10M rentals' 271 MB parsed store was read in 3 tasks on 2 cores, the third
+#: alone for 20 s. Four per core (8 tasks here) checked and rewrote it in 32.5-33.3 s instead of
+#: 41.7-46.7 s (bench/README.md, 2026-12-02, night). Splits never go below
+#: ``spark.sql.files.openCostInBytes`` (4 MB), so small inputs are read as before.
+FILE_SPLITS_PER_CORE = 4
+MIN_PARTITION_NUM = "spark.sql.files.minPartitionNum"
+
+
 def launch_settings() -> set[str]:
     """The keys set at launch: ``spark-submit --conf`` (locally, ``submit.build_command``
     lowers the shuffle partitions for 2 cores) or EMR's ``sparkSubmitParameters``."""
@@ -33,8 +44,9 @@ def launch_settings() -> set[str]:
 
 
 def effective_settings(session: SparkSession) -> dict[str, str]:
-    """The value the session runs with for every key of SPARK_CONF (for the run manifest)."""
-    return {key: session.conf.get(key, None) or "" for key in SPARK_CONF}
+    """The value the session runs with for every key of SPARK_CONF and for
+    :data:`MIN_PARTITION_NUM` (for the run manifest)."""
+    return {key: session.conf.get(key, None) or "" for key in (*SPARK_CONF, MIN_PARTITION_NUM)}
 
 
 def build_session(
@@ -47,7 +59,8 @@ def build_session(
     """A session with :data:`~spark_ingest.conf.SPARK_CONF` applied.
 
     ``master`` is left to ``spark-submit`` / EMR when ``None``. With a ``local`` master the UI
-    is switched off. The session time zone is UTC and ANSI mode stays on. With stage progress
+    is switched off. The session time zone is UTC and ANSI mode stays on. Files are read in at
+    least :data:`FILE_SPLITS_PER_CORE` splits per core. With stage progress
     (see :func:`stage_progress_wanted`) a daemon thread logs ``stage_progress`` lines until
     ``spark.stop()``.
     """
@@ -65,6 +78,9 @@ def build_session(
             "spark.ui.showConsoleProgress", "false"
         )
     session = builder.getOrCreate()
+    if MIN_PARTITION_NUM not in given:
+        splits = FILE_SPLITS_PER_CORE * session.sparkContext.defaultParallelism
+        session.conf.set(MIN_PARTITION_NUM, str(splits))
     session.sparkContext.setLogLevel("WARN")
     if stage_progress_wanted(stage_progress, master):
         StageProgressReporter(session.sparkContext).start()

@@ -11,7 +11,8 @@ of it.
 All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and readers skip it)::
 
     _state/ledger.json                              every processed raw rentals file
-    _state/rentals_parsed/file_id=<id>/*.parquet    parse_rentals() output of that one file
+    _state/rentals_parsed/file_id=<id>/*.parquet    parse_rentals() output of that one file,
+                                                    raw values its typed ones give back left out
     _state/rentals_checked/segment=<run>/*.parquet  checked rows (compact frame) of one run
     _state/partials/run=<run>/<name>/*.parquet      the job's partial aggregates after a run
     _state/dimensions/<dataset>/run=<run>/*.parquet validated rows (compact) of a dimension
@@ -38,8 +39,9 @@ An unchanged file whose stored folder is missing (deleted by hand, or by a full 
 failed) counts as changed: it is parsed again.
 
 The ledger also records the dimension files' fingerprints, a digest of the validation rules,
-the transforms and the job's own module (:func:`rules_version`; a ledger written under other
-code means a full run)
+the transforms and the job's own module (:func:`rules_version`), and the Spark version and
+session time zone it ran under (a ledger written under other code or another runtime means
+a full run)
 and the list of **checked segments**: the orphan- and duplicate-checked rows, one segment per
 run. How a run checks its rentals (:meth:`Plan.append_blocker`):
 
@@ -295,6 +297,15 @@ class IngestState:
         self.checked_root = join(self.root, CHECKED_DIR)
         self.partials_root = join(self.root, PARTIALS_DIR)
 
+    @property
+    def runtime(self) -> dict[str, str]:
+        """What the stored rows depend on besides the code: timestamps are parsed and, for a raw
+        value the store left out, formatted back in the session's time zone."""
+        return {
+            "spark": self.spark.version,
+            "time_zone": self.spark.conf.get("spark.sql.session.timeZone"),
+        }
+
     def error_line(self, message: str) -> str | None:
         """The first line of an error ``message`` that names a file of this job's state
         (however the file system spells the scheme: ``file:/``, ``s3://``, ``s3a://``), or
@@ -325,6 +336,16 @@ class IngestState:
             return None
         if ledger.get("rules") != rules_version(self.job):
             log(logging.WARNING, "ledger_rules_changed", ledger=self.ledger_uri, effective="full")
+            return None
+        if ledger.get("runtime") != self.runtime:
+            log(
+                logging.WARNING,
+                "ledger_runtime_changed",
+                ledger=self.ledger_uri,
+                found=ledger.get("runtime"),
+                now=self.runtime,
+                effective="full",
+            )
             return None
         return ledger
 
@@ -499,8 +520,10 @@ class IngestState:
             )
 
     def store(self, uri: str, parsed: DataFrame) -> None:
-        """Write one file's parsed rows to its folder (replacing an earlier version)."""
-        parsed.write.mode("overwrite").parquet(self.parsed_uri(uri))
+        """Write one file's parsed rows to its folder (replacing an earlier version), without
+        the raw values their typed values give back (:func:`~spark_ingest.validate.drop_canonical_raw`)."""
+        slim = validate.drop_canonical_raw(parsed, contract.RENTAL_TRANSACTIONS)
+        slim.write.mode("overwrite").parquet(self.parsed_uri(uri))
 
     def forget_all(self) -> None:
         """Empty the store (a full run parses every file again)."""
@@ -521,6 +544,7 @@ class IngestState:
             "version": LEDGER_VERSION,
             "run_id": run_id,
             "rules": rules_version(self.job),
+            "runtime": self.runtime,
             "files": [plan.entries[uri] for uri in sorted(plan.entries)],
             "dimensions": plan.dimensions,
             "segments": plan.segments,

@@ -98,6 +98,7 @@ def test_manifests_reconcile_and_match_hand_counts(lake):
         assert settings["spark.sql.shuffle.partitions"] == LOCAL_SHUFFLE_PARTITIONS != "64"
         assert settings["spark.sql.ansi.enabled"] == "true"
         assert settings["spark.sql.session.timeZone"] == "UTC"
+        assert settings["spark.sql.files.minPartitionNum"] == "8"  # 4 splits per local core
         assert manifest["error"] is None
         for dataset, (rows_read, valid, by_reason) in EXPECTED_COUNTS.items():
             info = manifest["inputs"][dataset]

@@ -137,10 +137,16 @@ def test_an_unreadable_or_foreign_ledger_means_a_full_run(spark, tmp_path: Path)
     assert state.read_ledger() is None
     # written under other validation rules: its stored rows must not be reused
     current = {"version": S.LEDGER_VERSION, "files": [], "dimensions": {}, "segments": []}
+    current["runtime"] = {"spark": spark.version, "time_zone": "UTC"}
     ledger.write_text(json.dumps({**current, "rules": S.rules_version()}))
     assert state.read_ledger() is not None
     ledger.write_text(json.dumps({**current, "rules": "0" * 16}))
     assert state.read_ledger() is None
+    # or under another Spark or session time zone: a left-out raw timestamp is formatted back
+    # in the session's zone, so it would come back as other text
+    for runtime in ({"spark": "3.5.1", "time_zone": "UTC"}, {"spark": spark.version}):
+        ledger.write_text(json.dumps({**current, "rules": S.rules_version(), "runtime": runtime}))
+        assert state.read_ledger() is None
 
 
 def test_rules_version_follows_the_rule_sources(monkeypatch: pytest.MonkeyPatch) -> None:

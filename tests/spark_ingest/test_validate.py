@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 from spark_tiny_lake import EXPECTED_COUNTS, VALID_RENTAL_IDS, write_tiny_lake
 
 from spark_ingest import contract as C
@@ -191,16 +192,20 @@ RENTAL_HEADER = ",".join(C.RENTAL_TRANSACTIONS.column_names)
 RENTAL_TAIL = ",U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,5.00"
 
 
-def _annotated_rentals(spark, path: Path) -> list:
-    """The checked rows of the rentals file ``path`` against user U1, vehicle V1 and
-    locations 1 and 2."""
-    from spark_ingest.validate import annotate_rentals
-
+def _dimensions(spark) -> tuple:
+    """Valid users, vehicles and locations: user U1, vehicle V1, locations 1 and 2."""
     users = spark.createDataFrame([("U1",)], "user_id string")
     vehicles = spark.createDataFrame([("V1",)], "vehicle_id string")
     locations = spark.createDataFrame([(1,), (2,)], "location_id int")
+    return users, vehicles, locations
+
+
+def _annotated_rentals(spark, path: Path) -> list:
+    """The checked rows of the rentals file ``path`` against :func:`_dimensions`."""
+    from spark_ingest.validate import annotate_rentals
+
     raw = read_raw(spark, C.RENTAL_TRANSACTIONS, [str(path)])
-    return annotate_rentals(raw, users, vehicles, locations).collect()
+    return annotate_rentals(raw, *_dimensions(spark)).collect()
 
 
 def _user_reasons(spark, path: Path, ds=C.USERS):
@@ -294,6 +299,69 @@ def test_orphan_reasons_follow_a_rows_own_reasons(spark, tmp_path: Path):
         ["MALFORMED_ROW"],
         "wrong number of fields or an unparseable CSV record (expected 8 fields)",
     )
+
+
+def test_stored_parsed_rows_give_back_every_raw_value(spark, tmp_path: Path):
+    """The parsed store leaves out exactly the raw values that are the canonical spelling of
+    their typed value, and checking the stored rows quarantines the same rows with the same
+    text as checking the parsed ones: each rejected row's fields and record are its line as
+    written, an orphan's detail quotes its raw id, and the duplicate kept is the one whose
+    line has the smaller SHA-256."""
+    from spark_ingest.validate import check_rentals, compact, drop_canonical_raw, parse_rentals
+    from spark_ingest.validate import split as split_checked
+
+    times = "2024-01-01 10:00:00,2024-01-01 12:00:00"
+    duplicates = [f"S4,U1,V1,{times},1,2,1.00", f"S4,U1,V1,{times},1,2,2.00"]
+    lines = {
+        "S1": f"S1,U1,V1,{times},1,2,5.00",  # every value canonical
+        "S2": "S2, U1 ,V1,2024-01-01 10:00:00, 2024-01-01 12:00:00,+1,02,5.0",
+        "S3": f"S3,U404,V1,{times},1,2,7.25",  # canonical, then an orphan user
+        "S5": f"S5,U1,V1,{times},1,2,-1.5",  # negative amount
+        "S6": "S6,U1",  # malformed
+    }
+    path = tmp_path / "rentals.csv"
+    path.write_text("\n".join([RENTAL_HEADER, *lines.values(), *duplicates]) + "\n")
+    ds = C.RENTAL_TRANSACTIONS
+    parsed = parse_rentals(read_raw(spark, ds, [str(path)]))
+    stored_path = str(tmp_path / "stored")
+    drop_canonical_raw(parsed, ds).write.parquet(stored_path)
+    stored = spark.read.parquet(stored_path)
+
+    every = set(ds.column_names)
+    left_out = sorted(
+        (row.rental_id_t, frozenset(n for n in ds.column_names if row[n] is None))
+        for row in stored.select("*", F.col("t__rental_id").alias("rental_id_t")).collect()
+    )
+    assert left_out == sorted(
+        [
+            ("S1", frozenset(every)),
+            ("S2", frozenset({"rental_id", "vehicle_id", "rental_start_time"})),
+            ("S3", frozenset(every)),
+            ("S4", frozenset(every)),
+            ("S4", frozenset(every)),
+            ("S5", frozenset(every - {"total_amount"})),
+            # the reader fills the fields it found, the rest are null as they were
+            ("S6", frozenset(every)),
+        ]
+    )
+
+    def checked(frame):
+        valid, rejected = split_checked(compact(check_rentals(frame, *_dimensions(spark)), ds), ds)
+        rejected = [row.asDict() for row in rejected.drop(C.SOURCE_FILE).collect()]
+        return sorted(row.rental_id for row in valid.collect()), sorted(rejected, key=str)
+
+    valid, rejected = checked(stored)
+    assert (valid, rejected) == checked(parsed)
+    dropped = max(duplicates, key=lambda line: hashlib.sha256(line.encode()).hexdigest())
+    assert valid == ["S1", "S2", "S4"]
+    by_record = {row[C.RAW_RECORD]: row for row in rejected}
+    assert sorted(by_record) == sorted([lines["S3"], lines["S5"], lines["S6"], dropped])
+    for line in (lines["S3"], lines["S5"], dropped):
+        assert [by_record[line][name] for name in ds.column_names] == line.split(",")
+    assert by_record[lines["S3"]]["reason_detail"] == "user_id='U404' is not a valid user"
+    assert by_record[lines["S5"]]["reason_detail"] == "total_amount='-1.5' is negative"
+    assert by_record[dropped]["reason_code"] == "DUPLICATE_KEY"
+    assert (by_record[lines["S6"]]["rental_id"], by_record[lines["S6"]]["user_id"]) == ("S6", "U1")
 
 
 @pytest.mark.parametrize("key", ["", "   ", "\t", "\t ", " \t\t "])
