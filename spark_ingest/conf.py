@@ -7,6 +7,9 @@ Serverless sizes those per application, and locally ``spark-submit`` sets the dr
 A key given at launch (``spark-submit --conf``, EMR ``sparkSubmitParameters``) wins over this
 dict in :func:`spark_ingest.session.build_session`: the local launcher lowers the shuffle
 partitions to 8 for 2 cores, and the run manifest records the values a job actually ran with.
+One setting depends on the machine and is set by ``build_session`` itself:
+``spark.sql.files.minPartitionNum``, four read splits per core
+(:data:`spark_ingest.session.FILE_SPLITS_PER_CORE`).
 """
 
 from __future__ import annotations
