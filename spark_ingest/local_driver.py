@@ -66,7 +66,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, NoReturn, Protocol
 
 from spark_ingest import jvm_archive
 from spark_ingest.logs import log
@@ -494,9 +494,25 @@ def serve(socket_path: str, jobs_factory: Callable[[], Jobs] = SparkJobs) -> int
     return 0
 
 
+def exit_without_teardown(code: int) -> NoReturn:
+    """End the process once its exit handlers have run (the DuckDB engine's spill folder,
+    logging's flush) and its output is flushed, without the interpreter's teardown: freeing
+    the DuckDB driver's objects one by one took 0.14-0.46 s after a pipeline run's three jobs
+    (measured from the last line to the exit). The session is stopped and every job answered
+    by then; the process runs no threads of its own."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
     # run as a file (spark-submit), the package's folder is first on sys.path, where its
     # modules (io.py, logs.py, ...) could shadow others imported from now on
     here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if not p or Path(p).resolve() != here]
-    sys.exit(serve(sys.argv[1], JOBS_BY_ENGINE[sys.argv[2] if len(sys.argv) > 2 else "spark"]))
+    engine = sys.argv[2] if len(sys.argv) > 2 else "spark"
+    code = serve(sys.argv[1], JOBS_BY_ENGINE[engine])
+    if engine == "duckdb":  # a Spark driver's exit is spark-submit's JVM's
+        exit_without_teardown(code)
+    sys.exit(code)

@@ -521,7 +521,8 @@ class IngestState:
 
     def store(self, uri: str, parsed: DataFrame) -> None:
         """Write one file's parsed rows to its folder (replacing an earlier version), without
-        the raw values their typed values give back (:func:`~spark_ingest.validate.drop_canonical_raw`)."""
+        the raw values their typed values give back
+        (:func:`~spark_ingest.validate.drop_canonical_raw`)."""
         slim = validate.drop_canonical_raw(parsed, contract.RENTAL_TRANSACTIONS)
         slim.write.mode("overwrite").parquet(self.parsed_uri(uri))
 

@@ -8,6 +8,7 @@ text exactly, averages to 1e-9 relative), with the same column types as Spark re
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -22,7 +23,7 @@ from lake_compare import assert_same_outputs, run_both
 from spark_tiny_lake import EXPECTED_COUNTS, write_tiny_lake
 
 from carrental.generate import DimensionSizes, generate
-from spark_ingest.duckdb_engine import MEMORY_LIMIT_ENV
+from spark_ingest.duckdb_engine import GC_THRESHOLDS, MEMORY_LIMIT_ENV
 from spark_ingest.jobs import user_transaction_analysis as uta
 from spark_ingest.layout import JOB_TABLES, JOBS
 from spark_ingest.local_driver import LocalDriver
@@ -85,10 +86,18 @@ def test_duckdb_engine_equals_spark(spark, tmp_path: Path, kind: str) -> None:
 
     on_spark = run_both(spark, spark_lake, RUN_ID, "full")
     # the tiny lake's jobs each in a process of their own; the generated lake's in one driver
-    with LocalDriver("duckdb") as driver:
+    driver_tmp = tmp_path / "driver-tmp"
+    driver_tmp.mkdir()
+    with LocalDriver("duckdb", env={"TMPDIR": str(driver_tmp)}) as driver:
         on_duckdb = run_duckdb_engine(
             duckdb_lake, RUN_ID, driver=driver if kind != "tiny" else None
         )
+        process = driver._proc
+    if kind != "tiny":
+        # the driver ends without the interpreter's teardown, but after its exit handlers:
+        # a clean exit, and the DuckDB spill folder it made in its TMPDIR removed
+        assert process is not None and process.returncode == 0
+    assert list(driver_tmp.iterdir()) == []
     logs = [(duckdb_lake / "runs" / RUN_ID / "logs" / f"{job}.log").read_text() for job in JOBS]
     shared = [log.startswith("$ <local duckdb driver, pid ") for log in logs]
     assert shared == [kind != "tiny"] * len(JOBS)
@@ -206,15 +215,16 @@ duckdb_engine.uncache(raw)
 settings = dict(conn.execute(
     "select name, value from duckdb_settings() where name in ('memory_limit', 'temp_directory')"
 ).fetchall())
+import gc
 print(json.dumps({"got": got, "held": held, "after": objects(), "raw_rows": raw_rows,
-                  "settings": settings}))
+                  "settings": settings, "gc": [gc.get_threshold(), gc.get_freeze_count()]}))
 """
 
 
 def test_duckdb_engine_strips_and_frees_like_spark(spark, tmp_path: Path) -> None:
     """On DuckDB: the ID whitespace strip gives Spark's values for every case of
     test_validate.STRIP_CASES, and ``uncache`` drops the table behind a frame, and nothing
-    else."""
+    else; activating the engine bounds its buffer pool and tunes the garbage collector."""
     from test_validate import STRIP_CASES
 
     from spark_ingest import contract as C
@@ -246,6 +256,10 @@ def test_duckdb_engine_strips_and_frees_like_spark(spark, tmp_path: Path) -> Non
     spill = Path(out["settings"]["temp_directory"])
     assert spill.name.startswith("carrental-duckdb-spill-")
     assert not spill.exists()
+    # the collector is tuned for sqlframe's plan building: the imports frozen, fewer passes
+    thresholds, frozen = out["gc"]
+    assert tuple(thresholds) == GC_THRESHOLDS != gc.get_threshold()
+    assert frozen > 10_000
 
 
 PARSE_SCRIPT = """
