@@ -50,6 +50,8 @@ _HOLDS = "_carrental_holds"
 MEMORY_LIMIT_ENV = "CARRENTAL_DUCKDB_MEMORY_LIMIT"
 #: 6 GB runs 10M rentals without spilling (peak RSS 6 GB)
 MAX_DEFAULT_MEMORY_MB = 6 * 1024
+#: the private folder DuckDB spills to, made in the process's temporary folder (``TMPDIR``)
+SPILL_PREFIX = "carrental-duckdb-spill-"
 #: Python's cyclic garbage collector, once this engine is active (see :func:`tune_gc`): a
 #: young-generation pass per this many new container objects (Python's default is 700), the
 #: older generations' thresholds as counts of younger passes (defaults 10 and 10)
@@ -302,7 +304,7 @@ def activate() -> None:
     conn.execute("set TimeZone = 'UTC'")  # as Spark's session (spark_ingest.conf)
     # a bounded buffer pool that spills to a private folder, instead of 80% of the machine
     limit = os.environ.get(MEMORY_LIMIT_ENV) or default_memory_limit()
-    spill = tempfile.mkdtemp(prefix="carrental-duckdb-spill-")
+    spill = tempfile.mkdtemp(prefix=SPILL_PREFIX)
     atexit.register(shutil.rmtree, spill, ignore_errors=True)
     try:
         conn.execute(f"set memory_limit = {_quote(limit)}")

@@ -17,16 +17,19 @@ All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and reader
     _state/partials/run=<run>/<name>/*.parquet      the job's partial aggregates after a run
     _state/dimensions/<dataset>/run=<run>/*.parquet validated rows (compact) of a dimension
 
-The **ledger** records, per raw file: path, size, SHA-256 (local files) or the file system's
-checksum (S3 ETag), the id of its folder in the store and the run that parsed it. A local
-file's entry also keeps its ``stat`` (size, modification and change times in nanoseconds,
-inode) and when it was hashed: a later run reuses the recorded checksum of a file whose stat
-is the same, as ``git`` and ``make`` trust a file's times, so a daily run reads its new files
-and not the whole history (:meth:`IngestState.fingerprint_rentals`). Writing a file's bytes
-sets its change time, which (unlike the modification time) no file tool can set back, so a
-file rewritten in place, even with its size and modification time restored, is hashed again;
-so is a file changed within :data:`RACY_NS` of being hashed (the file system's clock may not
-have moved). A ``--mode full`` run hashes every file. A run plans against the ledger
+The **ledger** records, per raw file: path, size, checksum (:func:`fingerprint`: SHA-256 of
+the bytes, or an object store's own checksum such as an S3A ETag), the id of its folder in
+the store and the run that parsed it. The entry also keeps the file's ``stat`` (a local
+file: size, modification and change times in nanoseconds, inode; an object: size and
+modification time) and when it was hashed: a later run reuses the recorded checksum of a
+file whose stat is the same, as ``git`` and ``make`` trust a file's times, so a daily run
+reads its new files and not the whole history (:meth:`IngestState.fingerprint_rentals`).
+Writing a local file's bytes sets its change time, which (unlike the modification time) no
+file tool can set back, so a file rewritten in place, even with its size and modification
+time restored, is hashed again; uploading an object sets its modification time. A file
+changed within :data:`RACY_NS` of being hashed is hashed again (the clock may not have
+moved). A ``--mode full`` run hashes every file. On S3 a file delivered again with the same
+bytes (a new object, with a new modification time) is hashed again and found unchanged. A run plans against the ledger
 (:meth:`IngestState.plan`):
 
 * a file not in the ledger is **new**: parsed once and stored;
@@ -112,7 +115,7 @@ PARSED_DIR = "rentals_parsed"
 CHECKED_DIR = "rentals_checked"
 PARTIALS_DIR = "partials"
 DIMENSIONS_DIR = "dimensions"
-LEDGER_VERSION = 5
+LEDGER_VERSION = 6
 HASH_CHUNK = 8 * 1024 * 1024
 #: An append run adds one segment; at this many the next run rechecks and compacts them to one.
 MAX_SEGMENTS = 32
@@ -150,9 +153,12 @@ def file_id(uri: str) -> str:
 
 
 def fingerprint(spark: SparkSession, uri: str) -> tuple[int, str]:
-    """(size in bytes, checksum) of a raw file: SHA-256 of the bytes for local files, the file
-    system's checksum otherwise (S3A returns the ETag with ``fs.s3a.etag.checksum.enabled``),
-    else the size and modification time."""
+    """(size in bytes, checksum) of a raw file: SHA-256 of the bytes for local files; for an
+    object store the file system's checksum when it has one (S3A gives the ETag with
+    ``fs.s3a.etag.checksum.enabled``), else the SHA-256 of the bytes, read by the driver's
+    JVM (:func:`jvm_sha256`). EMRFS, the ``s3://`` file system on EMR, has no checksum; a
+    modification time would not do: S3 gives a re-delivered object, same bytes or not, a new
+    one, and a re-delivered dimension snapshot would make every daily run a recheck."""
     fs, path = _fs_and_path(spark, uri)
     status = fs.getFileStatus(path)
     size = int(status.getLen())
@@ -165,7 +171,19 @@ def fingerprint(spark: SparkSession, uri: str) -> tuple[int, str]:
     checksum = fs.getFileChecksum(path)
     if checksum is not None:
         return size, f"{checksum.getAlgorithmName()}:{bytes(checksum.getBytes()).hex()}"
-    return size, f"mtime:{status.getModificationTime()}"
+    return size, f"sha256:{jvm_sha256(spark, fs, path)}"
+
+
+def jvm_sha256(spark: SparkSession, fs, path) -> str:
+    """The SHA-256 (hex) of a file read through Hadoop's FileSystem in the driver's JVM
+    (commons-codec, on Spark's class path): the bytes never cross into Python."""
+    stream = fs.open(path)
+    try:
+        return str(
+            spark.sparkContext._jvm.org.apache.commons.codec.digest.DigestUtils.sha256Hex(stream)
+        )
+    finally:
+        stream.close()
 
 
 def file_stat(uri: str) -> dict[str, int]:
@@ -177,6 +195,14 @@ def file_stat(uri: str) -> dict[str, int]:
         "ctime_ns": stat.st_ctime_ns,
         "inode": stat.st_ino,
     }
+
+
+def object_stat(spark: SparkSession, uri: str) -> dict[str, int]:
+    """What an object store file's ledger entry compares: its size and modification time.
+    An object cannot be changed in place: a new upload gives it a new modification time."""
+    fs, path = _fs_and_path(spark, uri)
+    status = fs.getFileStatus(path)
+    return {"size": int(status.getLen()), "mtime_ns": int(status.getModificationTime()) * 1_000_000}
 
 
 def sum_counts(parts: Iterable[dict]) -> dict:
@@ -226,8 +252,8 @@ class Plan:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    #: the local files whose bytes this run hashed (the others kept their ledger checksum; an
-    #: S3 file's checksum is its ETag, never computed here)
+    #: the files this run fingerprinted (the others kept their ledger checksum): local files'
+    #: bytes hashed, an object store's checksum asked for (or its bytes hashed, without one)
     hashed: list[str] = field(default_factory=list)
     #: dataset -> [[path, size, checksum], ...] of the dimension files (this run / last run)
     dimensions: dict[str, list] = field(default_factory=dict)
@@ -387,20 +413,22 @@ class IngestState:
         return plan
 
     def fingerprint_rentals(self, uri: str, before: dict | None, plan: Plan) -> dict:
-        """The ledger fields of a raw rentals file: ``size`` and ``checksum`` (see
-        :func:`fingerprint`), and for a local file its ``stat`` and ``hashed_at_ns``.
+        """The ledger fields of a raw rentals file: ``size``, ``checksum`` (see
+        :func:`fingerprint`), ``stat`` and ``hashed_at_ns``.
 
-        A local file whose stat equals the one ``before`` (its last ledger entry) recorded,
-        and whose change time is at least :data:`RACY_NS` before that hash, keeps its
-        recorded checksum unread; any other file is hashed and listed in ``plan.hashed``."""
-        if not is_local(uri):  # the file system's checksum (S3: the ETag): nothing to read
-            size, checksum = fingerprint(self.spark, uri)
-            return {"size": size, "checksum": checksum}
-        stat = file_stat(uri)
+        A file whose stat equals the one ``before`` (its last ledger entry) recorded, and
+        whose last change is at least :data:`RACY_NS` before that hash, keeps its recorded
+        checksum unread; any other file is fingerprinted again and listed in ``plan.hashed``.
+        The stat of a local file (:func:`file_stat`) holds its change time, which a write
+        sets and no tool can set back; an object store file's (:func:`object_stat`), its
+        modification time, which every upload sets."""
+        local = is_local(uri)
+        stat = file_stat(uri) if local else object_stat(self.spark, uri)
+        changed_at = stat["ctime_ns"] if local else stat["mtime_ns"]
         if (
             before is not None
             and before.get("stat") == stat
-            and stat["ctime_ns"] < before.get("hashed_at_ns", 0) - RACY_NS
+            and changed_at < before.get("hashed_at_ns", 0) - RACY_NS
         ):
             return {key: before[key] for key in ("size", "checksum", "stat", "hashed_at_ns")}
         plan.hashed.append(uri)

@@ -23,7 +23,7 @@ from lake_compare import assert_same_outputs, run_both
 from spark_tiny_lake import EXPECTED_COUNTS, write_tiny_lake
 
 from carrental.generate import DimensionSizes, generate
-from spark_ingest.duckdb_engine import GC_THRESHOLDS, MEMORY_LIMIT_ENV
+from spark_ingest.duckdb_engine import GC_THRESHOLDS, MEMORY_LIMIT_ENV, SPILL_PREFIX
 from spark_ingest.jobs import user_transaction_analysis as uta
 from spark_ingest.layout import JOB_TABLES, JOBS
 from spark_ingest.local_driver import LocalDriver
@@ -93,6 +93,10 @@ def test_duckdb_engine_equals_spark(spark, tmp_path: Path, kind: str) -> None:
             duckdb_lake, RUN_ID, driver=driver if kind != "tiny" else None
         )
         process = driver._proc
+        # the running driver's DuckDB spills to a folder of its own, made in its TMPDIR
+        made = [path.name for path in driver_tmp.iterdir()]
+        assert [name.startswith(SPILL_PREFIX) for name in made] == [kind != "tiny"] * len(made)
+        assert len(made) == (kind != "tiny")
     if kind != "tiny":
         # the driver ends without the interpreter's teardown, but after its exit handlers:
         # a clean exit, and the DuckDB spill folder it made in its TMPDIR removed

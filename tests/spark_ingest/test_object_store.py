@@ -4,15 +4,14 @@ On EMR the lake is ``s3://<bucket>/``, where the local shortcuts do not apply: e
 staged under ``processed/<job>/_staging/<run>/`` and copied to its live prefix on publish (no
 symbolic or hard links), the fact is written whole (no partition-only rewrite), the ledger, the
 handover and the manifests go through Hadoop's FileSystem, and a raw file's fingerprint is the
-file system's checksum, or its modification time when there is none (never a hash of the
-bytes read by Python).
+file system's checksum, or when there is none (EMRFS has none) the SHA-256 of its bytes, read
+in the driver's JVM (never by Python).
 
 Here Hadoop's ``ViewFileSystemOverloadScheme`` (in the Hadoop client that pyspark ships) serves
 the scheme ``s3`` from a local folder, so the jobs get ``s3://`` URIs and take those paths
 unchanged. Each step's tables, quarantine and input counts are compared with a full run over a
 local copy of the same raw files. What this cannot show is S3 itself: its ETags (this file
-system has no checksum, so the modification time stands in), its listing and its request
-costs.
+system has no checksum, so the bytes are hashed), its listing and its request costs.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import json
 import os
 from datetime import date
 from functools import partial
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -105,6 +105,13 @@ def ledger(root: Path, job: str = VALIDATE_JOB) -> dict:
     return json.loads((root / PROCESSED / job / "_state" / "ledger.json").read_text())
 
 
+def redeliver(path: Path) -> None:
+    """``path`` put again with the same bytes: on S3 a new object, with a later time."""
+    stamp = path.stat().st_mtime
+    path.write_bytes(path.read_bytes())
+    os.utime(path, (stamp + 60, stamp + 60))
+
+
 def generated_lake(root: Path) -> list[Path]:
     """Three daily rentals files with 5% defects; the rentals files, oldest first."""
     sizes = DimensionSizes(vehicles=30, locations=8, users=50)
@@ -126,18 +133,25 @@ def test_incremental_steps_on_an_object_store_equal_a_full_run(
     assert sorted(entry["path"] for entry in entries) == [
         f"{STORE}/{RENTALS}/{path.name}" for path in files
     ]
-    # the file system's checksum, else the modification time: this one has no checksum
-    assert all(entry["checksum"].startswith("mtime:") for entry in entries)
+    # the file system's checksum, else the bytes' SHA-256: this one, like EMRFS, has none
+    assert {entry["path"]: entry["checksum"] for entry in entries} == {
+        f"{STORE}/{RENTALS}/{path.name}": f"sha256:{sha256(path.read_bytes()).hexdigest()}"
+        for path in files
+    }
     assert staged_runs(root) == []
     assert_equals_full_run(spark, root, "s3-1", tmp_path, got_quarantine_job=VALIDATE_JOB)
 
     # 2) a new daily file: its rows are checked and appended, its partials stored as a second
-    # layer; on S3 the fact is staged whole and copied (no partition-only rewrite)
+    # layer; on S3 the fact is staged whole and copied (no partition-only rewrite). The users
+    # snapshot is delivered again with the same bytes: a new object, with a new modification
+    # time, but the same checksum, so its stored snapshot is reused and nothing is rechecked
     append_day(root, date(2024, 1, 4), 300, dirty_fraction=0.05)
+    redeliver(root / "data/raw/users/users.csv")
     step = succeeded(run_pipeline(spark, root, "s3-2"))
     validate = step[VALIDATE_JOB]["ingest"]
     assert validate["files"] == {"new": 1, "changed": 0, "unchanged": 3, "removed": 0}
     assert validate["check"]["path"] == "append"
+    assert validate["dimensions"]["users"] == "snapshot"
     for job in JOBS:
         assert step[job]["mode"] == "incremental"
         assert step[job]["ingest"]["partials"]["how"] == "appended"
@@ -145,12 +159,11 @@ def test_incremental_steps_on_an_object_store_equal_a_full_run(
     assert staged_runs(root) == []
     assert_equals_full_run(spark, root, "s3-2", tmp_path, got_quarantine_job=VALIDATE_JOB)
 
-    # 3) one file delivered again with the same bytes and time (the same ETag on S3) is
-    # skipped; another whose content changed replaces its rows: every stored row is rechecked
+    # 3) one file delivered again with the same bytes (a new modification time, as S3 gives a
+    # new object) is skipped; another whose content changed replaces its rows: every stored
+    # row is rechecked
     again, changed = files[0], files[1]
-    stamp = again.stat().st_mtime
-    again.write_bytes(again.read_bytes())
-    os.utime(again, (stamp, stamp))
+    redeliver(again)
     head, *rows = changed.read_text().splitlines()
     changed.write_text("\n".join([head, *rows[:-2]]) + "\n")
     step = succeeded(run_pipeline(spark, root, "s3-3"))

@@ -327,17 +327,30 @@ def test_key_ranges_compare_as_spark_orders_strings(spark) -> None:
     assert S.key_ranges_disjoint(_keys("\U0001f600"), [_keys("a", "\uffff")])
 
 
-def test_object_store_branch_uses_the_file_system_checksum_or_mtime(
+def test_object_store_branch_hashes_the_bytes_in_the_jvm_without_a_checksum(
     spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What runs on S3: Hadoop FileSystem calls only (here against the local file system,
-    whose getFileChecksum is null, so the modification time stands in)."""
+    which, like EMRFS, has no checksum, so the driver's JVM hashes the bytes). A file put
+    again with the same bytes, which gives an object a new modification time, keeps its
+    checksum; other bytes of the same size do not."""
     monkeypatch.setattr(S, "is_local", lambda uri: False)
     path = _file(tmp_path / "raw" / "a.csv", "h\na\n")
     os.utime(path, (1_700_000_000, 1_700_000_000))
-    assert S.fingerprint(spark, path) == (4, "mtime:1700000000000")
+    expected = "sha256:" + hashlib.sha256(b"h\na\n").hexdigest()
+    assert S.fingerprint(spark, path) == (4, expected)
     os.utime(path, (1_700_000_100, 1_700_000_100))
-    assert S.fingerprint(spark, path) == (4, "mtime:1700000100000")
+    assert S.fingerprint(spark, path) == (4, expected)
+    Path(path).write_text("h\nb\n")
+    assert S.fingerprint(spark, path) == (4, "sha256:" + hashlib.sha256(b"h\nb\n").hexdigest())
+    big = tmp_path / "raw" / "big.csv"  # more than one read of the JVM's stream
+    big.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    assert (
+        S.fingerprint(spark, str(big))[1]
+        == "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
+    )
+    Path(path).write_text("h\na\n")
+    os.utime(path, (1_700_000_000, 1_700_000_000))
 
     state = S.IngestState(spark, str(tmp_path / "processed"), "job")
     plan = state.plan([path], None, "run-1")
@@ -348,3 +361,76 @@ def test_object_store_branch_uses_the_file_system_checksum_or_mtime(
         p.name for p in (tmp_path / "processed/job/_state").iterdir() if p.suffix != ".crc"
     ]
     assert leftovers == ["ledger.json"]
+
+
+def test_an_object_is_hashed_again_only_when_its_size_or_modification_time_moved(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an object store a run reuses the ledger's checksum of a file whose size and
+    modification time are the recorded ones (an upload always sets a new time), unless it
+    was hashed within RACY_NS of that time; it fingerprints every other file."""
+    monkeypatch.setattr(S, "is_local", lambda uri: False)
+    a, b, c = (_file(tmp_path / "raw" / f"{n}.csv", f"h\n{n}\n") for n in "abc")
+    for uri in (a, b, c):
+        os.utime(uri, (1_700_000_000, 1_700_000_000))
+    state = S.IngestState(spark, str(tmp_path / "processed"), "job")
+    read: list[str] = []
+    real = S.fingerprint
+    monkeypatch.setattr(S, "fingerprint", lambda spark, uri: read.append(uri) or real(spark, uri))
+
+    first = state.plan([a, b, c], None, "run-1")
+    assert read == first.hashed == [a, b, c]
+    assert first.entries[a]["stat"] == {"size": 4, "mtime_ns": 1_700_000_000 * 10**9}
+    for uri in (a, b, c):
+        Path(state.parsed_uri(uri)).mkdir(parents=True)
+    state.commit(first, "run-1")
+    ledger = state.read_ledger()
+
+    os.utime(b, (1_700_000_100, 1_700_000_100))  # put again, same bytes
+    Path(c).write_text("h\nC\n")  # put again, other bytes of the same size
+    os.utime(c, (1_700_000_100, 1_700_000_100))
+    read.clear()
+    second = state.plan([a, b, c], ledger, "run-2")
+    assert read == second.hashed == [b, c]
+    assert (second.unchanged, second.changed) == ([a, b], [c])
+    assert second.entries[b]["stat"]["mtime_ns"] == 1_700_000_100 * 10**9
+    assert second.entries[c]["checksum"] == "sha256:" + hashlib.sha256(b"h\nC\n").hexdigest()
+
+    # hashed within RACY_NS of its modification time: hashed again
+    recorded = {entry["path"]: entry for entry in ledger["files"]}
+    recorded[a]["hashed_at_ns"] = recorded[a]["stat"]["mtime_ns"] + S.RACY_NS // 2
+    read.clear()
+    assert state.plan([a], ledger, "run-3").unchanged == [a]
+    assert read == [a]
+
+
+def test_object_store_branch_takes_the_file_systems_checksum_when_it_has_one(
+    spark, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3A with ``fs.s3a.etag.checksum.enabled`` returns the ETag as the file's checksum: it
+    is recorded as it is and the bytes are not read."""
+
+    class Checksum:
+        def getAlgorithmName(self) -> str:
+            return "etag"
+
+        def getBytes(self) -> bytes:
+            return b"\x9a\x0b"
+
+    class Status:
+        def getLen(self) -> int:
+            return 42
+
+    class FileSystem:
+        def getFileStatus(self, path) -> Status:
+            return Status()
+
+        def getFileChecksum(self, path) -> Checksum:
+            return Checksum()
+
+        def open(self, path):
+            raise AssertionError("the bytes of a file with a checksum were read")
+
+    monkeypatch.setattr(S, "is_local", lambda uri: False)
+    monkeypatch.setattr(S, "_fs_and_path", lambda spark, uri: (FileSystem(), uri))
+    assert S.fingerprint(spark, "s3://bucket/raw/a.csv") == (42, "etag:9a0b")
