@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
 
 from spark_ingest.conf import SPARK_CONF, spark_submit_parameters
 from spark_ingest.pipeline import default_runs_root, parse_args
-from spark_ingest.submit import build_command, entry_script
+from spark_ingest.session import MIN_PARTITION_NUM
+from spark_ingest.submit import build_command, entry_script, spark_submit_prefix, submit_env
 
 
 def test_spark_submit_parameters_render_every_setting():
@@ -74,3 +78,37 @@ def test_cli_invalid_run_id_exits_2(tmp_path):
     )
     assert result.returncode == 2, result.stderr
     assert "invalid run id" in result.stderr and "Traceback" not in result.stderr
+
+
+LAUNCH_SCRIPT = """
+import json
+from spark_ingest.session import build_session, effective_settings
+session = build_session("launch-settings")
+print("SETTINGS " + json.dumps(effective_settings(session)))
+session.stop()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_file_splits_given_at_launch_win_over_the_session_default(tmp_path):
+    """``spark.sql.files.minPartitionNum`` given to spark-submit (or in EMR's
+    sparkSubmitParameters) is kept; without it the session sets 4 splits per core (the
+    end-to-end test sees 8 on 2 cores)."""
+    script = tmp_path / "launch.py"
+    script.write_text(LAUNCH_SCRIPT)
+    command = [
+        *spark_submit_prefix(),
+        *("--conf", f"{MIN_PARTITION_NUM}=3"),
+        *("--conf", "spark.sql.shuffle.partitions=5"),
+        str(script),
+    ]
+    proc = subprocess.run(
+        command, env=submit_env(), capture_output=True, text=True, timeout=500, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (line,) = [text for text in proc.stdout.splitlines() if text.startswith("SETTINGS ")]
+    settings = json.loads(line.removeprefix("SETTINGS "))
+    assert settings[MIN_PARTITION_NUM] == "3"
+    assert settings["spark.sql.shuffle.partitions"] == "5"
+    assert settings["spark.sql.ansi.enabled"] == "true"  # not given: the project's setting
