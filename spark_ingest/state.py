@@ -29,8 +29,8 @@ file tool can set back, so a file rewritten in place, even with its size and mod
 time restored, is hashed again; uploading an object sets its modification time. A file
 changed within :data:`RACY_NS` of being hashed is hashed again (the clock may not have
 moved). A ``--mode full`` run hashes every file. On S3 a file delivered again with the same
-bytes (a new object, with a new modification time) is hashed again and found unchanged. A run plans against the ledger
-(:meth:`IngestState.plan`):
+bytes (a new object, with a new modification time) is hashed again and found unchanged.
+A run plans against the ledger (:meth:`IngestState.plan`):
 
 * a file not in the ledger is **new**: parsed once and stored;
 * a file with the same path and checksum is **unchanged**: skipped, its stored rows are reused;
