@@ -49,7 +49,13 @@ from spark_ingest.state import (
     rules_version,
     sum_counts,
 )
-from spark_ingest.transforms import merge_partials, rentals_partial
+from spark_ingest.transforms import (
+    PARTIALS,
+    kpi_partial,
+    merge_partials,
+    new_layer,
+    rentals_partial,
+)
 from spark_ingest.validate import (
     check_dimension,
     check_rentals,
@@ -515,14 +521,17 @@ def build_partials(
     """Set ``inputs.partials``: the partial aggregates of every valid rental.
 
     An append run stores the partials of its new valid rentals alone as one more layer beside
-    the stored ones (``appended``; ``reused`` when nothing was new; ``merged`` when the layers
-    reached :data:`~spark_ingest.state.MAX_PARTIAL_LAYERS` and are written again as one); any
-    other run builds them from every checked rental (``built``). The KPIs read the merge of
-    the stored layers, so an append run writes a day's partials, never all of them again.
+    the stored ones (``appended``, :func:`~spark_ingest.transforms.new_layer`; ``reused`` when
+    nothing was new; ``merged`` when the layers reached
+    :data:`~spark_ingest.state.MAX_PARTIAL_LAYERS` and are written again as one); any other
+    run builds them from every checked rental (``built``). The KPIs read the stored layers
+    (:func:`~spark_ingest.transforms.kpi_partial`: merged, except a layered partial), so an
+    append run writes a day's partials, never all of them again.
     """
     plan = inputs.plan
     if state is None or plan is None:
         inputs.partials = {name: cache(rentals_partial(name, inputs.rentals)) for name in names}
+        inputs.cached.extend(inputs.partials.values())
         return
     previous, run_id = plan.previous_partials, manifest.data["run_id"]
     if inputs.appended is not None and state.partials_exist(previous, names):
@@ -531,10 +540,11 @@ def build_partials(
             how, layers = "reused", previous
         else:
             new = _new_rentals(inputs, names).partials
+            stored = state.read_partials(previous, names)
             if len(previous) < MAX_PARTIAL_LAYERS:
-                how, layers = "appended", [*previous, state.write_partials(new, run_id)]
+                layer = {name: new_layer(name, new[name], stored[name]) for name in names}
+                how, layers = "appended", [*previous, state.write_partials(layer, run_id)]
             else:
-                stored = state.read_partials(previous, names)
                 merged = {name: merge_partials(name, stored[name], new[name]) for name in names}
                 how, layers = "merged", [state.write_partials(merged, run_id)]
     else:
@@ -543,7 +553,15 @@ def build_partials(
     plan.partials = layers
     stored = state.read_partials(layers, names)
     if len(layers) > 1:
-        stored = {name: merge_partials(name, frame) for name, frame in stored.items()}
+        # a partial the KPIs merge is merged once, not once per KPI that reads it (by_user:
+        # the user summary, its top spenders and the overall figures)
+        merged = {
+            name: cache(kpi_partial(name, frame))
+            for name, frame in stored.items()
+            if not PARTIALS[name].layered
+        }
+        inputs.cached.extend(merged.values())
+        stored.update(merged)
     inputs.partials = stored
     manifest.data["ingest"]["partials"] = {"how": how, "names": list(names), "layers": len(layers)}
     log(

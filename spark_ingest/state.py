@@ -73,10 +73,11 @@ validated or rechecked again.
 The **partials** (:data:`spark_ingest.transforms.PARTIALS`) the job's KPIs are built from are
 stored after each run as **layers**: one folder each, listed oldest first by the ledger. An
 append run writes the partials of its new valid rentals alone as one more layer (at
-:data:`MAX_PARTIAL_LAYERS` it merges them all into one instead), and the KPIs read the merge of
-every layer; any other run builds them from every checked rental, as one layer. A layer is
-the size of a day's rentals: an append run never rewrites the partials of all the earlier
-days.
+:data:`MAX_PARTIAL_LAYERS` it merges them all into one instead), and the KPIs read every layer
+(merged into one row per key, or as they are for a layered partial, whose keys are counted
+once by :data:`spark_ingest.transforms.NEW_KEY`); any other run builds them from every checked
+rental, as one layer. A layer is the size of a day's rentals: an append run never rewrites the
+partials of all the earlier days.
 
 The ledger is written only after the job's tables are published: a run that fails leaves the
 previous ledger (and the state it names), and the next run parses the same files again.

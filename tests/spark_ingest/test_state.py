@@ -20,6 +20,15 @@ def _file(path: Path, text: str) -> str:
     return str(path)
 
 
+def _record_fingerprints(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The list that every later ``state.fingerprint`` call appends its file to (the call
+    still fingerprints it)."""
+    read: list[str] = []
+    real = S.fingerprint
+    monkeypatch.setattr(S, "fingerprint", lambda spark, uri: read.append(uri) or real(spark, uri))
+    return read
+
+
 def test_plan_classifies_files_against_the_ledger(spark, tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     a, b, c = (_file(raw / f"{n}.csv", f"h\n{n}\n") for n in "abc")
@@ -64,9 +73,7 @@ def test_a_local_file_is_hashed_again_only_when_its_stat_changed(
     raw = tmp_path / "raw"
     a, b, c = (_file(raw / f"{n}.csv", f"h\n{n}\n") for n in "abc")
     state = S.IngestState(spark, str(tmp_path / "processed"), "job")
-    read: list[str] = []
-    real = S.fingerprint
-    monkeypatch.setattr(S, "fingerprint", lambda spark, uri: read.append(uri) or real(spark, uri))
+    read = _record_fingerprints(monkeypatch)
 
     first = state.plan([a, b, c], None, "run-1")
     assert read == first.hashed == [a, b, c]
@@ -374,9 +381,7 @@ def test_an_object_is_hashed_again_only_when_its_size_or_modification_time_moved
     for uri in (a, b, c):
         os.utime(uri, (1_700_000_000, 1_700_000_000))
     state = S.IngestState(spark, str(tmp_path / "processed"), "job")
-    read: list[str] = []
-    real = S.fingerprint
-    monkeypatch.setattr(S, "fingerprint", lambda spark, uri: read.append(uri) or real(spark, uri))
+    read = _record_fingerprints(monkeypatch)
 
     first = state.plan([a, b, c], None, "run-1")
     assert read == first.hashed == [a, b, c]

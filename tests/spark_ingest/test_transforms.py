@@ -14,8 +14,11 @@ from pyspark.testing import assertSchemaEqual
 
 from spark_ingest import contract as C
 from spark_ingest.transforms import (
+    NEW_KEY,
     PARTIALS,
+    kpi_partial,
     merge_partials,
+    new_layer,
     rentals_partial,
     transform_location_performance,
     transform_overall_statistics,
@@ -171,11 +174,13 @@ def rentals(spark):
     return spark.createDataFrame(RENTAL_ROWS, C.RENTAL_TRANSACTIONS.typed_schema)
 
 
-@pytest.fixture(params=["one_pass", "merged_parts"])
+@pytest.fixture(params=["one_pass", "merged_parts", "layers"])
 def partial(request, rentals):
-    """name -> the partial of the six rentals: built in one pass, or (as an incremental
-    append run does) merged from the partials of three uneven parts, one of them empty.
-    Every KPI test below checks its hand-worked values both ways."""
+    """name -> the partial of the six rentals as the KPIs read it: built in one pass; merged
+    from the partials of three uneven parts, one of them empty (an append run at the layer
+    limit); or the parts' partials stored as layers, each after the earlier ones (an append
+    run), and read back with ``kpi_partial``. Every KPI test below checks its hand-worked
+    values all three ways."""
     if request.param == "one_pass":
         return lambda name: rentals_partial(name, rentals)
     parts = (
@@ -183,7 +188,16 @@ def partial(request, rentals):
         rentals.filter("rental_id = 'none'"),
         rentals.filter("rental_id not in ('R1', 'R4')"),
     )
-    return lambda name: merge_partials(name, *[rentals_partial(name, part) for part in parts])
+    if request.param == "merged_parts":
+        return lambda name: merge_partials(name, *[rentals_partial(name, part) for part in parts])
+
+    def layered(name: str):
+        layers = rentals_partial(name, parts[0])
+        for part in parts[1:]:
+            layers = layers.unionByName(new_layer(name, rentals_partial(name, part), layers))
+        return kpi_partial(name, layers)
+
+    return layered
 
 
 def test_merging_partials_keeps_their_schema(rentals):
@@ -316,6 +330,63 @@ def test_rentals_fact(spark, rentals, vehicles, locations):
     assert got["R5"].total_amount == D("999.99")
     assert got["R2"].rental_date == date(2024, 1, 1)  # date of the start, not the end
     assert got["R4"].rental_duration_hours == 0.0
+
+
+# A later day: R7 rents V1 at Airport again (a pair an earlier layer holds), R8 rents V4 at
+# Uptown (a new pair). Hours in comments.
+LATER_ROWS = [
+    ("R7", "U4", "V1", ts("2024-01-05 10:00:00"), ts("2024-01-05 11:00:00"), 1, 1, D("5.00")),  # 1
+    ("R8", "U4", "V4", ts("2024-01-05 12:00:00"), ts("2024-01-05 18:00:00"), 4, 4, D("60.00")),  # 6
+]
+
+
+@pytest.fixture(scope="module")
+def later(spark):
+    return spark.createDataFrame(LATER_ROWS, C.RENTAL_TRANSACTIONS.typed_schema)
+
+
+def test_new_layer_counts_only_the_keys_no_earlier_layer_holds(rentals, later):
+    stored = rentals_partial("by_location_vehicle", rentals)
+    layer = new_layer("by_location_vehicle", rentals_partial("by_location_vehicle", later), stored)
+    assert layer.schema == stored.schema
+    rows = {(r.pickup_location, r.vehicle_id): r for r in layer.collect()}
+    assert {key: row[NEW_KEY] for key, row in rows.items()} == {(1, "V1"): 0, (4, "V4"): 1}
+    # the other measures are the new rentals' own
+    assert (rows[(1, "V1")].revenue, rows[(1, "V1")].transactions) == (D("5.00"), 1)
+    assert rows[(4, "V4")].duration_hours == 6.0
+    # a partial the KPIs merge is stored as it is
+    by_user = rentals_partial("by_user", later)
+    assert new_layer("by_user", by_user, rentals_partial("by_user", rentals)) is by_user
+
+
+def test_location_performance_counts_a_vehicle_held_by_several_layers_once(
+    spark, rentals, later, locations
+):
+    name = "by_location_vehicle"
+    stored = rentals_partial(name, rentals)
+    layers = stored.unionByName(new_layer(name, rentals_partial(name, later), stored))
+    assert layers.count() == 8  # (1, V1) is in both layers, unmerged
+    actual = transform_location_performance(kpi_partial(name, layers), locations)
+    expected = [
+        # 110 + 250.50 + 999.99 + 5; hours (2 + 24 + 3 + 1) / 4; vehicles V1 V2 V3 (V1 twice)
+        (
+            1,
+            "Airport",
+            "Austin",
+            "TX",
+            D("1365.49"),
+            4,
+            1365.49 / 4,
+            D("999.99"),
+            D("5.00"),
+            3,
+            7.5,
+        ),
+        (2, "Downtown", "Dallas", "TX", D("65.35"), 2, 32.675, D("45.10"), D("20.25"), 2, 0.875),
+        (3, "Harbor", "Miami", "FL", D("0.00"), 1, 0.0, D("0.00"), D("0.00"), 1, 0.0),
+        (4, "Uptown", "Houston", "TX", D("60.00"), 1, 60.0, D("60.00"), D("60.00"), 1, 6.0),
+    ]
+    assertDataFrameEqual(actual, spark.createDataFrame(expected, LOCATION_PERFORMANCE))
 
 
 def test_location_performance_skips_locations_without_rentals(partial, locations):
