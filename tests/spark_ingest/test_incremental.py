@@ -5,11 +5,11 @@ and its quarantine are compared with those of a FULL run over a copy of the same
 a fresh lake: counts and sums exactly, averages to 1e-9 relative. The steps cover new daily
 files, a late-arriving dimension row (an orphan re-evaluated), a re-delivered unchanged file,
 a changed file and a removed file, and both ways a run checks its rentals: appending the new
-rows to the stored verdicts (with the KPIs built from the stored partial aggregates merged
-with the new rows', and the new fact rows added beside the live files), or rechecking every
-stored row (changed dimensions, changed or removed files, a key repeated across runs). Each
-comparison also checks the input counts, which an incremental run takes from its ledger for
-the rows it does not read again.
+rows to the stored verdicts (with the KPIs built from the stored layers of partial
+aggregates and the new rows' layer, and the new fact rows added beside the live files), or
+rechecking every stored row (changed dimensions, changed or removed files, a key repeated
+across runs). Each comparison also checks the input counts, which an incremental run takes
+from its ledger for the rows it does not read again.
 """
 
 from __future__ import annotations
