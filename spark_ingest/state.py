@@ -17,19 +17,19 @@ All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and reader
     _state/partials/run=<run>/<name>/*.parquet      the job's partial aggregates after a run
     _state/dimensions/<dataset>/run=<run>/*.parquet validated rows (compact) of a dimension
 
-The **ledger** records, per raw file: path, size, checksum (:func:`fingerprint`: SHA-256 of
-the bytes, or an object store's own checksum such as an S3A ETag), the id of its folder in
-the store and the run that parsed it. The entry also keeps the file's ``stat`` (a local
-file: size, modification and change times in nanoseconds, inode; an object: size and
-modification time) and when it was hashed: a later run reuses the recorded checksum of a
-file whose stat is the same, as ``git`` and ``make`` trust a file's times, so a daily run
-reads its new files and not the whole history (:meth:`IngestState.fingerprint_rentals`).
-Writing a local file's bytes sets its change time, which (unlike the modification time) no
-file tool can set back, so a file rewritten in place, even with its size and modification
-time restored, is hashed again; uploading an object sets its modification time. A file
-changed within :data:`RACY_NS` of being hashed is hashed again (the clock may not have
-moved). A ``--mode full`` run hashes every file. On S3 a file delivered again with the same
-bytes (a new object, with a new modification time) is hashed again and found unchanged.
+The **ledger** records, per raw file: path, size, checksum (:func:`fingerprint`: SHA-256 of the
+bytes, or an object store's own: S3A's ETag, or the checksum S3 keeps for an object), the id of
+its folder in the store and the run that parsed it. The entry also keeps the file's ``stat`` (a
+local file: size, modification and change times in nanoseconds, inode; an object: size and
+modification time) and when it was hashed: a later run reuses the recorded checksum of a file
+whose stat is the same, as ``git`` and ``make`` trust a file's times, so a daily run reads its
+new files and not the whole history (:meth:`IngestState.fingerprint_rentals`). Writing a local
+file's bytes sets its change time, which (unlike the modification time) no file tool can set
+back, so a file rewritten in place, even with its size and modification time restored, is
+hashed again; uploading an object sets its modification time. A file changed within
+:data:`RACY_NS` of being hashed is hashed again (the clock may not have moved). A
+``--mode full`` run fingerprints every file. On S3 a file delivered again with the same bytes (a new
+object, with a new modification time) is fingerprinted again and found unchanged.
 A run plans against the ledger (:meth:`IngestState.plan`):
 
 * a file not in the ledger is **new**: parsed once and stored;
@@ -92,6 +92,8 @@ missing folder is handled without a retry, as described above.
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import importlib
 import json
@@ -101,6 +103,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -126,6 +129,10 @@ MAX_PARTIAL_LAYERS = MAX_SEGMENTS
 #: again at the next run: a write within the file system's timestamp granularity (a few ms)
 #: after the hash would leave its times as they were.
 RACY_NS = 2_000_000_000
+#: The URI schemes of S3 (EMRFS, S3A, the old S3N): their objects' checksums are S3's own
+S3_SCHEMES = ("s3", "s3a", "s3n")
+#: The additional checksums S3 may keep for an object, strongest first
+S3_CHECKSUMS = ("SHA256", "SHA1", "CRC64NVME", "CRC32C", "CRC32")
 
 
 #: The modules whose logic stored state depends on: the parse and checks (stored rows and
@@ -154,12 +161,19 @@ def file_id(uri: str) -> str:
 
 
 def fingerprint(spark: SparkSession, uri: str) -> tuple[int, str]:
-    """(size in bytes, checksum) of a raw file: SHA-256 of the bytes for local files; for an
-    object store the file system's checksum when it has one (S3A gives the ETag with
-    ``fs.s3a.etag.checksum.enabled``), else the SHA-256 of the bytes, read by the driver's
-    JVM (:func:`jvm_sha256`). EMRFS, the ``s3://`` file system on EMR, has no checksum; a
-    modification time would not do: S3 gives a re-delivered object, same bytes or not, a new
-    one, and a re-delivered dimension snapshot would make every daily run a recheck."""
+    """(size in bytes, checksum) of a raw file, in the first of these forms that answers:
+
+    1. a local file: the SHA-256 of its bytes;
+    2. the file system's own checksum, when it has one (S3A gives the ETag with
+       ``fs.s3a.etag.checksum.enabled``);
+    3. an S3 object (``s3://``, ``s3a://``, ``s3n://``): the checksum S3 keeps for it
+       (:func:`s3_checksum`, one ``HeadObject`` call). EMRFS, the ``s3://`` file system on
+       EMR, has no checksum of its own, and without this the driver would read every raw
+       byte of a full run to hash it;
+    4. else the SHA-256 of the bytes, read by the driver's JVM (:func:`jvm_sha256`).
+
+    A modification time would not do: S3 gives a re-delivered object, same bytes or not, a
+    new one, and a re-delivered dimension snapshot would make every daily run a recheck."""
     fs, path = _fs_and_path(spark, uri)
     status = fs.getFileStatus(path)
     size = int(status.getLen())
@@ -172,7 +186,62 @@ def fingerprint(spark: SparkSession, uri: str) -> tuple[int, str]:
     checksum = fs.getFileChecksum(path)
     if checksum is not None:
         return size, f"{checksum.getAlgorithmName()}:{bytes(checksum.getBytes()).hex()}"
+    if urlparse(uri).scheme in S3_SCHEMES and (object_checksum := s3_checksum(uri)):
+        return size, object_checksum
     return size, f"sha256:{jvm_sha256(spark, fs, path)}"
+
+
+def s3_checksum(uri: str) -> str | None:
+    """What S3 itself knows of an object's bytes, asked in one ``HeadObject`` call (boto3, in
+    the driver, with the job's credentials):
+
+    * the additional checksum S3 keeps for the object (:data:`S3_CHECKSUMS`, strongest
+      first; AWS's SDKs and CLI send one with every upload by default since 2025), as
+      ``<algorithm>:<hex>``: for a SHA-256 the same text as a local file's hash. A multipart
+      upload's composite checksum keeps its ``-<parts>`` suffix;
+    * else the ETag, as ``etag:<etag>``: the MD5 of the bytes, or for a multipart upload
+      the MD5 of its parts' MD5s and ``-<parts>``.
+
+    Each follows the bytes: a changed file never keeps its checksum. The same bytes put
+    again with another part size would get another one and be read as changed (parsed
+    again: no rows lost or counted twice, only the work of a skip). None, so that the caller
+    hashes the bytes, when the ETag of the object is not a digest of its bytes (SSE-KMS,
+    SSE-C) and it has no additional checksum, when boto3 is not installed or when S3
+    refuses the call (both logged)."""
+    client = _s3_client()
+    if client is None:
+        return None
+    parsed = urlparse(uri)
+    try:
+        head = client.head_object(
+            Bucket=parsed.netloc, Key=unquote(parsed.path.lstrip("/")), ChecksumMode="ENABLED"
+        )
+    except Exception as exc:  # botocore's errors: credentials, access, throttling
+        log(logging.WARNING, "s3_checksum_unavailable", file=uri, error=str(exc))
+        return None
+    for algorithm in S3_CHECKSUMS:
+        if value := head.get(f"Checksum{algorithm}"):
+            digest, _, parts = value.partition("-")
+            suffix = f"-{parts}" if parts else ""
+            return f"{algorithm.lower()}:{base64.b64decode(digest).hex()}{suffix}"
+    if head.get("ServerSideEncryption", "").startswith("aws:kms") or head.get(
+        "SSECustomerAlgorithm"
+    ):
+        return None
+    return f"etag:{head['ETag'].strip(chr(34))}"
+
+
+@functools.cache
+def _s3_client():
+    """One S3 client per driver (boto3 finds the region and the credentials: on EMR
+    Serverless, the job's runtime role), or None, logged once, where boto3 is not installed:
+    the driver then hashes the bytes."""
+    try:
+        import boto3
+    except ImportError:
+        log(logging.WARNING, "s3_checksum_unavailable", error="boto3 not installed")
+        return None
+    return boto3.client("s3")
 
 
 def jvm_sha256(spark: SparkSession, fs, path) -> str:

@@ -1,4 +1,5 @@
-"""Fixtures for the AWS tests: fake credentials, a small repository tree to package."""
+"""Fixtures for the AWS tests: a small repository tree to package (fake credentials:
+``aws_credentials`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from orchestration.aws.packaging import (
     REQUIREMENTS_RELPATH,
 )
 
-REGION = "eu-west-1"
+REGION = "eu-west-1"  # the region of the aws_credentials fixture (tests/conftest.py)
 
 #: A stand-in ASL used only while the real definition is absent; tests read the real file
 #: when it exists.
@@ -34,20 +35,6 @@ PLACEHOLDER_ASL = {
 def asl_text() -> str:
     real = REPO_ROOT / ASL_RELPATH
     return real.read_text(encoding="utf-8") if real.exists() else json.dumps(PLACEHOLDER_ASL)
-
-
-@pytest.fixture
-def aws_credentials(monkeypatch):
-    """Fake credentials and region: nothing here may reach a real AWS account."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
 @pytest.fixture

@@ -4,14 +4,15 @@ On EMR the lake is ``s3://<bucket>/``, where the local shortcuts do not apply: e
 staged under ``processed/<job>/_staging/<run>/`` and copied to its live prefix on publish (no
 symbolic or hard links), the fact is written whole (no partition-only rewrite), the ledger, the
 handover and the manifests go through Hadoop's FileSystem, and a raw file's fingerprint is the
-file system's checksum, or when there is none (EMRFS has none) the SHA-256 of its bytes, read
-in the driver's JVM (never by Python).
+file system's checksum, or when there is none (EMRFS has none) the checksum S3 keeps for the
+object, or else the SHA-256 of its bytes, read in the driver's JVM (never by Python).
 
 Here Hadoop's ``ViewFileSystemOverloadScheme`` (in the Hadoop client that pyspark ships) serves
 the scheme ``s3`` from a local folder, so the jobs get ``s3://`` URIs and take those paths
 unchanged. Each step's tables, quarantine and input counts are compared with a full run over a
-local copy of the same raw files. What this cannot show is S3 itself: its ETags (this file
-system has no checksum, so the bytes are hashed), its listing and its request costs.
+local copy of the same raw files. What this cannot show is S3 itself: its checksums and ETags
+(this file system has no checksum and no S3 API answers, so the bytes are hashed; moto's S3
+answers them in ``test_state.py``), its listing and its request costs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 from lake_compare import ENTRY, VALIDATED, assert_equals_full_run, rows_of
 
 from carrental.generate import DimensionSizes, append_day, generate
+from spark_ingest import state
 from spark_ingest.layout import JOB_TABLES, JOBS, VALIDATE_JOB
 from spark_ingest.pipeline import EXIT_FAILED, EXIT_OK, run_job
 from spark_ingest.submit import job_args
@@ -38,9 +40,13 @@ PROCESSED = Path("data/processed")
 
 
 @pytest.fixture
-def object_store(spark, tmp_path: Path):
+def object_store(spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A local folder served as ``s3://carrental-test/`` to this session's Hadoop file
-    systems (its ``data/`` and ``runs/`` prefixes); the settings are undone afterwards."""
+    systems (its ``data/`` and ``runs/`` prefixes); the settings are undone afterwards. No
+    S3 API answers for it (the driver's S3 client is None, as where boto3 is missing), so a
+    raw file's fingerprint is the SHA-256 of its bytes; ``test_state.py`` asks moto's S3 for
+    an object's checksum."""
+    monkeypatch.setattr(state, "_s3_client", lambda: None)
     root = tmp_path / "bucket"
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     settings = {
@@ -133,7 +139,7 @@ def test_incremental_steps_on_an_object_store_equal_a_full_run(
     assert sorted(entry["path"] for entry in entries) == [
         f"{STORE}/{RENTALS}/{path.name}" for path in files
     ]
-    # the file system's checksum, else the bytes' SHA-256: this one, like EMRFS, has none
+    # the file system's checksum, else S3's, else the bytes' SHA-256: here neither answers
     assert {entry["path"]: entry["checksum"] for entry in entries} == {
         f"{STORE}/{RENTALS}/{path.name}": f"sha256:{sha256(path.read_bytes()).hexdigest()}"
         for path in files

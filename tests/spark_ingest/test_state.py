@@ -6,8 +6,11 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
+import zlib
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -409,6 +412,23 @@ def test_an_object_is_hashed_again_only_when_its_size_or_modification_time_moved
     assert read == [a]
 
 
+class ObjectStore:
+    """Hadoop's FileSystem of an object store as the driver sees it: a file's length and,
+    when given, the file system's checksum of it. Reading the bytes fails the test."""
+
+    def __init__(self, size: int, checksum=None) -> None:
+        self.size, self.checksum = size, checksum
+
+    def getFileStatus(self, path):
+        return type("Status", (), {"getLen": lambda _self: self.size})()
+
+    def getFileChecksum(self, path):
+        return self.checksum
+
+    def open(self, path):
+        raise AssertionError("the bytes of a file with a checksum were read")
+
+
 def test_object_store_branch_takes_the_file_systems_checksum_when_it_has_one(
     spark, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -422,20 +442,111 @@ def test_object_store_branch_takes_the_file_systems_checksum_when_it_has_one(
         def getBytes(self) -> bytes:
             return b"\x9a\x0b"
 
-    class Status:
-        def getLen(self) -> int:
-            return 42
-
-    class FileSystem:
-        def getFileStatus(self, path) -> Status:
-            return Status()
-
-        def getFileChecksum(self, path) -> Checksum:
-            return Checksum()
-
-        def open(self, path):
-            raise AssertionError("the bytes of a file with a checksum were read")
-
     monkeypatch.setattr(S, "is_local", lambda uri: False)
-    monkeypatch.setattr(S, "_fs_and_path", lambda spark, uri: (FileSystem(), uri))
+    monkeypatch.setattr(S, "_fs_and_path", lambda spark, uri: (ObjectStore(42, Checksum()), uri))
     assert S.fingerprint(spark, "s3://bucket/raw/a.csv") == (42, "etag:9a0b")
+
+
+BUCKET = "carrental-raw-test"
+
+
+@pytest.fixture
+def s3(aws_credentials, monkeypatch: pytest.MonkeyPatch):
+    """A moto S3 with one bucket, seen by the driver through an object store file system
+    without a checksum of its own (EMRFS); the driver's S3 client is made inside the mock."""
+    import boto3
+    from moto import mock_aws
+
+    sizes: dict[str, int] = {}
+    monkeypatch.setattr(S, "_fs_and_path", lambda spark, uri: (ObjectStore(sizes[uri]), uri))
+    S._s3_client.cache_clear()
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+
+        def put(key: str, body: bytes, **options) -> str:
+            client.put_object(Bucket=BUCKET, Key=key, Body=body, **options)
+            uri = f"s3://{BUCKET}/{quote(key)}"
+            sizes[uri] = sizes[uri.replace("s3://", "s3a://", 1)] = len(body)
+            return uri
+
+        yield client, put, sizes
+    S._s3_client.cache_clear()
+
+
+def test_an_s3_object_is_fingerprinted_by_the_checksum_s3_keeps_without_reading_it(
+    spark, s3
+) -> None:
+    """Without a file system checksum (EMRFS), an S3 object's fingerprint is what S3 keeps
+    for it, from one HeadObject call: its additional checksum (a SHA-256 the same text as a
+    local file's hash) or else its ETag (the MD5 of the bytes; for a multipart upload the MD5
+    of the parts' MD5s). Expected values are computed here from the bytes."""
+    client, put, sizes = s3
+    body = b"rental_id\nR1\n"
+    plain = put("raw/rentals_2024-05-01.csv", body)
+    assert S.fingerprint(spark, plain) == (len(body), "etag:" + hashlib.md5(body).hexdigest())
+    assert S.fingerprint(spark, plain.replace("s3://", "s3a://", 1))[1].startswith("etag:")
+    put("raw/rentals_2024-05-01.csv", body)  # delivered again, same bytes
+    assert S.fingerprint(spark, plain)[1] == "etag:" + hashlib.md5(body).hexdigest()
+    put("raw/rentals_2024-05-01.csv", body.replace(b"R1", b"R2"))  # same size, other bytes
+    assert S.fingerprint(spark, plain)[1] != "etag:" + hashlib.md5(body).hexdigest()
+
+    spaced = put("raw/day 2.csv", body, ChecksumAlgorithm="SHA256")
+    assert S.fingerprint(spark, spaced) == (len(body), "sha256:" + hashlib.sha256(body).hexdigest())
+    crc = put("raw/crc.csv", body, ChecksumAlgorithm="CRC32")
+    assert S.fingerprint(spark, crc)[1] == f"crc32:{zlib.crc32(body):08x}"
+
+    parts = [os.urandom(5 * 1024 * 1024), b"last part"]  # S3's smallest part, then the rest
+    upload = client.create_multipart_upload(Bucket=BUCKET, Key="raw/big.csv")
+    etags = [
+        client.upload_part(
+            Bucket=BUCKET, Key="raw/big.csv", UploadId=upload["UploadId"], PartNumber=n, Body=part
+        )["ETag"]
+        for n, part in enumerate(parts, start=1)
+    ]
+    client.complete_multipart_upload(
+        Bucket=BUCKET,
+        Key="raw/big.csv",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in enumerate(etags, 1)]},
+    )
+    big = f"s3://{BUCKET}/raw/big.csv"
+    sizes[big] = sum(map(len, parts))
+    of_parts = hashlib.md5(b"".join(hashlib.md5(part).digest() for part in parts)).hexdigest()
+    assert S.fingerprint(spark, big) == (sizes[big], f"etag:{of_parts}-2")
+
+
+def test_an_s3_object_without_a_digest_of_its_bytes_is_hashed(
+    spark, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver hashes the bytes (:func:`state.jvm_sha256`) when S3 keeps no digest of them:
+    an SSE-KMS object without an additional checksum (its ETag is not the MD5 of the bytes),
+    an object S3 will not describe (logged), or a driver without boto3 (logged once)."""
+    _, put, _ = s3
+    hashed: list[str] = []
+    logged: list[tuple[str, dict]] = []
+    monkeypatch.setattr(S, "jvm_sha256", lambda spark, fs, path: hashed.append(path) or "ab12")
+    monkeypatch.setattr(S, "log", lambda level, event, **fields: logged.append((event, fields)))
+
+    kms = put("raw/kms.csv", b"h\na\n", ServerSideEncryption="aws:kms")
+    assert S.fingerprint(spark, kms) == (4, "sha256:ab12")
+    kms_sha = put(
+        "raw/kms_sha.csv", b"h\na\n", ServerSideEncryption="aws:kms", ChecksumAlgorithm="SHA256"
+    )
+    assert S.fingerprint(spark, kms_sha)[1] == "sha256:" + hashlib.sha256(b"h\na\n").hexdigest()
+    assert (hashed, logged) == ([kms], [])
+
+    gone = f"s3://{BUCKET}/raw/deleted.csv"
+    s3[2][gone] = 4
+    assert S.fingerprint(spark, gone) == (4, "sha256:ab12")
+    assert [event for event, _ in logged] == ["s3_checksum_unavailable"]
+    assert logged[0][1]["file"] == gone and "404" in logged[0][1]["error"]
+
+    plain, other = (put(f"raw/{name}.csv", b"h\nb\n") for name in ("plain", "other"))
+    S._s3_client.cache_clear()
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 raises ImportError
+    assert S.fingerprint(spark, plain) == S.fingerprint(spark, other) == (4, "sha256:ab12")
+    assert logged[1:] == [("s3_checksum_unavailable", {"error": "boto3 not installed"})]
+    assert hashed == [kms, gone, plain, other]
