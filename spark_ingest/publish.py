@@ -10,11 +10,14 @@ the old or the new complete version, never a mix or a partial folder. The last
 
 ``s3://`` roots: S3 has no atomic rename, so tables are staged under
 ``processed/<job>/_staging/<run_id>/<table>`` and, once all are written, copied over the table
-prefix with ``mode("overwrite")`` and the staging prefix is deleted. The window in which a
-reader can see a partially replaced table is the copy itself; the README describes the
-pointer-swap equivalent on AWS (update the Glue table ``Location`` to the new version prefix).
-A run that fails during the copy leaves its staging prefix; the stack's bucket expires
-``_staging/`` after a day (a lifecycle rule per KPI job).
+prefix with ``mode("overwrite")`` and the staging prefix is deleted. A partitioned table of an
+incremental run is staged as the partitions that change only, each written whole, and
+:meth:`Publisher.publish` replaces just those partition folders (a move per folder) while a
+:data:`PUBLISHING_MARKER` file marks the table as being replaced. The window in which a
+reader can see a partially replaced table is the copy (or the moves) itself; the README
+describes the pointer-swap equivalent on AWS (update the Glue table ``Location`` to the new
+version prefix). A run that fails during the copy leaves its staging prefix; the stack's bucket
+expires ``_staging/`` after a day (a lifecycle rule per KPI job).
 """
 
 from __future__ import annotations
@@ -32,13 +35,18 @@ from spark_ingest.contract import QUARANTINE_LEADING_COLUMNS
 from spark_ingest.duckdb_engine import is_duckdb
 from spark_ingest.duckdb_engine import read_parquet as duckdb_read_parquet
 from spark_ingest.duckdb_engine import write_parquet as duckdb_write_parquet
-from spark_ingest.io import _fs_and_path, to_uri
+from spark_ingest.io import _fs_and_path, to_uri, write_text
 from spark_ingest.layout import PARTITION_COLUMNS, join
 from spark_ingest.logs import log
 
 VERSIONS_DIR = "_versions"
 STAGING_DIR = "_staging"
 KEEP_VERSIONS = 2
+#: On an object store, a file in a partitioned table's live folder while its partitions are
+#: being replaced (readers and crawlers skip names starting with ``_``). A publish that did not
+#: finish leaves it: the next run then compares every partition with what it should hold
+#: (fingerprints) instead of trusting its new rows to name the partitions that change.
+PUBLISHING_MARKER = "_publishing"
 
 
 def is_local(uri: str) -> bool:
@@ -93,6 +101,36 @@ def partition_fingerprints(df: DataFrame, column: str, columns: list[str]) -> di
     return {row["p"]: (row["n"], row["h"]) for row in rows}
 
 
+def changed_partitions(
+    df: DataFrame, live_df: DataFrame, column: str
+) -> tuple[list[str], list[str], list[str]]:
+    """(changed, kept, dropped) partition values of ``df`` against the live table ``live_df``:
+    partitions whose fingerprint differs or that are new, those equal in both, and those
+    only the live table holds."""
+    old = partition_fingerprints(live_df, column, df.columns)
+    new = partition_fingerprints(df, column, df.columns)
+    changed = sorted(value for value, print_ in new.items() if old.get(value) != print_)
+    return changed, sorted(set(new) - set(changed)), sorted(set(old) - set(new))
+
+
+def same_columns(df: DataFrame, live_df: DataFrame, column: str) -> bool:
+    """``df`` has the live table's columns and types (the partition column aside)."""
+    return {name: kind for name, kind in live_df.dtypes if name != column} == {
+        name: kind for name, kind in df.dtypes if name != column
+    }
+
+
+def partition_values(df: DataFrame, column: str) -> list[str]:
+    """The distinct values (as text, as in the folder names) of partition ``column``."""
+    values = df.select(F.col(column).cast("string").alias("p")).distinct().collect()
+    return sorted(row["p"] for row in values)
+
+
+def in_partitions(df: DataFrame, column: str, values: list[str]) -> DataFrame:
+    """The rows of ``df`` in the partitions ``values`` (as text)."""
+    return df.filter(F.col(column).cast("string").isin(values))
+
+
 class Publisher:
     """Stage the tables of one job run, then publish them together."""
 
@@ -140,29 +178,80 @@ class Publisher:
           row unchanged) is written into its partitions beside every live file;
         * without it, the partitions whose content differs from the live one are found by
           comparing fingerprints of both versions, and rewritten from ``df``.
+
+        On an object store the changed partitions alone are staged, whole
+        (:meth:`_stage_object_store_partitions`), and the publish moves them into place.
         """
         uri = join(self.stage_root, table)
         partitions = PARTITION_COLUMNS.get(table, ())
         live = self.table_uri(table)
+        self.staged[table] = uri
         if only_changed_partitions and partitions and self.local and os.path.isdir(live):
             self.partition_changes[table] = self._stage_changed_partitions(
                 df, live, uri, table, appended
             )
+        elif only_changed_partitions and partitions and not self.local and self._exists(live):
+            self.partition_changes[table], rows = self._stage_object_store_partitions(
+                df, live, uri, table, appended
+            )
+            return rows
         else:
-            if only_changed_partitions and partitions and not self.local:
-                # S3 has no hard links: the whole table is staged and copied (README gaps)
-                log(logging.INFO, "partition_rewrite_full", table=table, root=self.job_root)
             write_table(df, uri, table)
-        self.staged[table] = uri
         return read_table(self.spark, uri).count()
+
+    def _exists(self, uri: str) -> bool:
+        fs, path = _fs_and_path(self.spark, uri)
+        return bool(fs.exists(path))
+
+    def _stage_object_store_partitions(
+        self, df: DataFrame, live: str, uri: str, table: str, appended: DataFrame | None
+    ) -> tuple[dict, int]:
+        """An object store has no links, so the partitions that change are staged whole,
+        from ``df``, and :meth:`publish` moves them over the live ones; (the changes, the rows
+        the table holds once published).
+
+        * An append run (``appended``: the table's rows of the new rentals) changes the
+          partitions its new rows fall in, and no other;
+        * a recheck, or a run that finds the :data:`PUBLISHING_MARKER` of a publish that did
+          not finish (some partitions may hold rows of a run whose ledger was never written),
+          changes the partitions whose fingerprints differ from the live ones, and drops
+          those no row falls in any more.
+
+        Writing a changed partition whole (never adding files to it) makes a run that repeats
+        an interrupted one write the same partitions again, not add the same rows twice."""
+        (column,) = PARTITION_COLUMNS[table]
+        live_df = self.spark.read.parquet(live)
+        if not same_columns(df, live_df, column):
+            write_table(df, uri, table)
+            changes = {"rewritten": ["*"], "kept": 0, "dropped": [], "note": "the columns changed"}
+            return changes, read_table(self.spark, uri).count()
+        interrupted = self._exists(join(live, PUBLISHING_MARKER))
+        if appended is not None and not interrupted:
+            rewritten, dropped, found_by = partition_values(appended, column), [], "appended_rows"
+        else:
+            rewritten, _, dropped = changed_partitions(df, live_df, column)
+            found_by = "fingerprints"
+        if rewritten:
+            write_table(in_partitions(df, column, rewritten), uri, table)
+        replaced = rewritten + dropped
+        kept = live_df.filter(~F.col(column).cast("string").isin(replaced)) if replaced else live_df
+        rows = kept.count() + (read_table(self.spark, uri).count() if rewritten else 0)
+        changes = {
+            "rewritten": rewritten,
+            "kept": len(set(partition_values(live_df, column)) - set(replaced)),
+            "dropped": dropped,
+            "found_by": found_by,
+        }
+        if interrupted:
+            changes["note"] = "an earlier publish did not finish"
+        return changes, rows
 
     def _stage_changed_partitions(
         self, df: DataFrame, live: str, uri: str, table: str, appended: DataFrame | None
     ) -> dict:
         (column,) = PARTITION_COLUMNS[table]
         live_df = self.spark.read.parquet(live)
-        schema = {name: kind for name, kind in df.dtypes if name != column}
-        if {name: kind for name, kind in live_df.dtypes if name != column} != schema:
+        if not same_columns(df, live_df, column):
             # the table's columns changed since the live version: every partition is new
             write_table(df, uri, table)
             return {"rewritten": ["*"], "kept": 0, "dropped": [], "note": "the columns changed"}
@@ -180,14 +269,10 @@ class Publisher:
             changes = {"rewritten": [], "appended": added, "kept": len(existing - set(added))}
             changes["dropped"] = []
         else:
-            old = partition_fingerprints(live_df, column, df.columns)
-            new = partition_fingerprints(df, column, df.columns)
-            changed = sorted(value for value, print_ in new.items() if old.get(value) != print_)
-            link = sorted(set(new) - set(changed))
+            changed, link, dropped = changed_partitions(df, live_df, column)
             if changed:
-                write_table(df.filter(F.col(column).cast("string").isin(changed)), uri, table)
+                write_table(in_partitions(df, column, changed), uri, table)
             found_by = "fingerprints"
-            dropped = sorted(set(old) - set(new))
             changes = {"rewritten": changed, "kept": len(link), "dropped": dropped}
         os.makedirs(uri, exist_ok=True)
         for value in link:
@@ -236,12 +321,43 @@ class Publisher:
             self._prune_versions()
             return published
         for table, staged in self.staged.items():
-            df = self.spark.read.parquet(staged)
-            write_table(df, self.table_uri(table), table)
+            changes = self.partition_changes.get(table)
+            if changes is not None and changes["rewritten"] != ["*"]:
+                self._replace_partitions(table, staged, changes)
+            else:
+                df = self.spark.read.parquet(staged)
+                write_table(df, self.table_uri(table), table)
             published[table] = self.table_uri(table)
         fs, path = _fs_and_path(self.spark, self.stage_root)
         fs.delete(path, True)
         return published
+
+    def _replace_partitions(self, table: str, staged: str, changes: dict) -> None:
+        """On an object store: move each staged partition folder over the live one, and
+        delete the dropped ones, under the :data:`PUBLISHING_MARKER` (removed last)."""
+        if not changes["rewritten"] and not changes["dropped"]:
+            return
+        (column,) = PARTITION_COLUMNS[table]
+        live = self.table_uri(table)
+        marker = join(live, PUBLISHING_MARKER)
+        write_text(self.spark, marker, self.run_id, "marker")
+        fs, _ = _fs_and_path(self.spark, live)
+        for value in changes["rewritten"]:
+            self._move_partition(
+                fs, join(staged, f"{column}={value}"), join(live, f"{column}={value}")
+            )
+        for value in changes["dropped"]:
+            fs.delete(_fs_and_path(self.spark, join(live, f"{column}={value}"))[1], True)
+        fs.delete(_fs_and_path(self.spark, marker)[1], False)
+        log(logging.INFO, "partitions_replaced", table=table, **changes)
+
+    def _move_partition(self, fs, source: str, target: str) -> None:
+        """Replace the folder ``target`` with ``source`` (on S3 a copy and a delete per file,
+        done by the store, not through the job)."""
+        _, target_path = _fs_and_path(self.spark, target)
+        fs.delete(target_path, True)
+        if not fs.rename(_fs_and_path(self.spark, source)[1], target_path):
+            raise OSError(f"could not move the staged partition {source} to {target}")
 
     def _tmp(self, table: str, kind: str) -> str:
         return os.path.join(self.job_root, f".{table}.{kind}-{os.getpid()}")

@@ -2,7 +2,8 @@
 
 On EMR the lake is ``s3://<bucket>/``, where the local shortcuts do not apply: every table is
 staged under ``processed/<job>/_staging/<run>/`` and copied to its live prefix on publish (no
-symbolic or hard links), the fact is written whole (no partition-only rewrite), the ledger, the
+symbolic or hard links), an incremental run stages the fact's changed partitions whole and
+moves them over the live ones (no links to the unchanged files), the ledger, the
 handover and the manifests go through Hadoop's FileSystem, and a raw file's fingerprint is the
 file system's checksum, or when there is none (EMRFS has none) the checksum S3 keeps for the
 object, or else the SHA-256 of its bytes, read in the driver's JVM (never by Python).
@@ -31,6 +32,7 @@ from carrental.generate import DimensionSizes, append_day, generate
 from spark_ingest import state
 from spark_ingest.layout import JOB_TABLES, JOBS, VALIDATE_JOB
 from spark_ingest.pipeline import EXIT_FAILED, EXIT_OK, run_job
+from spark_ingest.publish import Publisher
 from spark_ingest.submit import job_args
 
 BUCKET = "carrental-test"
@@ -125,6 +127,38 @@ def generated_lake(root: Path) -> list[Path]:
     return sorted((root / RENTALS).iterdir())
 
 
+FACT_JOB, FACT = "vehicle_location_performance", "rentals_fact"
+
+
+def fact_partitions(spark, root: Path) -> dict[str, tuple[list, list]]:
+    """The live fact's partition value -> (its files: name and modification time; its rows),
+    read straight from the bucket's folder."""
+    table = root / PROCESSED / FACT_JOB / FACT
+    facts = spark.read.parquet(str(table))
+    out = {}
+    for folder in sorted(table.glob("rental_date=*")):
+        value = folder.name.split("=", 1)[1]
+        files = sorted((f.name, f.stat().st_mtime_ns) for f in folder.iterdir())
+        out[value] = (files, rows_of(facts.filter(facts.rental_date == value)))
+    assert not (table / "_publishing").exists(), "a publish left its marker"
+    return out
+
+
+def assert_only_these_partitions_changed(before: dict, after: dict, changes: dict) -> None:
+    """The partitions a run says it rewrote or dropped are exactly those whose rows changed,
+    and every other partition keeps its very files (the publish never touched them)."""
+    replaced = set(changes["rewritten"]) | set(changes["dropped"])
+    differ = {
+        p
+        for p in before.keys() | after.keys()
+        if before.get(p, ([], []))[1] != after.get(p, ([], []))[1]
+    }
+    assert replaced == differ and differ
+    for value in before.keys() - replaced:
+        assert after[value][0] == before[value][0], f"rental_date={value} was written again"
+    assert changes["kept"] == len(before.keys() - replaced)
+
+
 @pytest.mark.timeout(900)
 def test_incremental_steps_on_an_object_store_equal_a_full_run(
     spark, object_store: Path, tmp_path: Path
@@ -148,9 +182,11 @@ def test_incremental_steps_on_an_object_store_equal_a_full_run(
     assert_equals_full_run(spark, root, "s3-1", tmp_path, got_quarantine_job=VALIDATE_JOB)
 
     # 2) a new daily file: its rows are checked and appended, its partials stored as a second
-    # layer; on S3 the fact is staged whole and copied (no partition-only rewrite). The users
-    # snapshot is delivered again with the same bytes: a new object, with a new modification
-    # time, but the same checksum, so its stored snapshot is reused and nothing is rechecked
+    # layer; the fact partitions its rows fall in are staged whole and moved over the live
+    # ones, and no other partition's files are touched. The users snapshot is delivered
+    # again with the same bytes: a new object, with a new modification time, but the same
+    # checksum, so its stored snapshot is reused and nothing is rechecked
+    before = fact_partitions(spark, root)
     append_day(root, date(2024, 1, 4), 300, dirty_fraction=0.05)
     redeliver(root / "data/raw/users/users.csv")
     step = succeeded(run_pipeline(spark, root, "s3-2"))
@@ -161,7 +197,10 @@ def test_incremental_steps_on_an_object_store_equal_a_full_run(
     for job in JOBS:
         assert step[job]["mode"] == "incremental"
         assert step[job]["ingest"]["partials"]["how"] == "appended"
-        assert "partitions" not in step[job]
+    changes = step[FACT_JOB]["partitions"][FACT]
+    assert changes["found_by"] == "appended_rows"
+    assert_only_these_partitions_changed(before, fact_partitions(spark, root), changes)
+    assert "2024-01-04" in changes["rewritten"]
     assert staged_runs(root) == []
     assert_equals_full_run(spark, root, "s3-2", tmp_path, got_quarantine_job=VALIDATE_JOB)
 
@@ -172,11 +211,15 @@ def test_incremental_steps_on_an_object_store_equal_a_full_run(
     redeliver(again)
     head, *rows = changed.read_text().splitlines()
     changed.write_text("\n".join([head, *rows[:-2]]) + "\n")
+    before = fact_partitions(spark, root)
     step = succeeded(run_pipeline(spark, root, "s3-3"))
     validate = step[VALIDATE_JOB]["ingest"]
     assert validate["files"] == {"new": 0, "changed": 1, "unchanged": 3, "removed": 0}
     assert validate["parsed"] == [f"{STORE}/{RENTALS}/{changed.name}"]
     assert validate["check"]["path"] == "recheck"
+    changes = step[FACT_JOB]["partitions"][FACT]
+    assert changes["found_by"] == "fingerprints"
+    assert_only_these_partitions_changed(before, fact_partitions(spark, root), changes)
     assert staged_runs(root) == []
     assert_equals_full_run(spark, root, "s3-3", tmp_path, got_quarantine_job=VALIDATE_JOB)
 
@@ -232,3 +275,53 @@ def test_a_run_that_fails_before_publishing_deletes_what_it_staged(
     assert run("good-3") == EXIT_OK
     assert published_rows(spark, root, job) != before
     assert_equals_full_run(spark, root, "good-3", tmp_path, jobs=(job,))
+
+
+@pytest.mark.timeout(900)
+def test_a_publish_interrupted_between_partitions_is_repaired_by_the_next_run(
+    spark, object_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fact job run on its own (its ledger its own): a run whose publish fails after
+    moving one fact partition leaves rows of a run whose ledger was never written, and its
+    marker. The next run is an append (the failed run's day was taken back, another day
+    arrived) whose new rows alone would not name the partition left behind: the marker makes
+    it compare every partition, so the fact equals a full run over the raw files again."""
+    root = object_store
+    generated_lake(root)
+    compute, partials = ENTRY[FACT_JOB]
+
+    def run(run_id: str) -> dict:
+        code = run_job(FACT_JOB, compute, store_args(run_id), session=spark, partials=partials)
+        manifest = root / "runs" / run_id / "manifests" / f"{FACT_JOB}.json"
+        return {"code": code, **json.loads(manifest.read_text())}
+
+    assert run("p-1")["code"] == EXIT_OK
+    append_day(root, date(2024, 1, 4), 300)
+    moved: list[str] = []
+    real_move = Publisher._move_partition
+
+    def move_then_fail(self, fs, source: str, target: str) -> None:
+        real_move(self, fs, source, target)
+        moved.append(target)
+        raise OSError("injected: the store failed after moving one partition")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Publisher, "_move_partition", move_then_fail)
+        assert run("p-2")["code"] == EXIT_FAILED
+    assert len(moved) == 1 and moved[0].endswith("rental_date=2024-01-04")
+    table = root / PROCESSED / FACT_JOB / FACT
+    assert (table / "_publishing").read_text() == "p-2"
+    assert ledger(root, FACT_JOB)["run_id"] == "p-1"
+
+    (root / RENTALS / "rentals_2024-01-04.csv").unlink()
+    append_day(root, date(2024, 1, 5), 300)
+    step = run("p-3")
+    assert step["code"] == EXIT_OK
+    assert step["ingest"]["check"]["path"] == "append"
+    changes = step["partitions"][FACT]
+    assert changes["found_by"] == "fingerprints"
+    assert changes["note"] == "an earlier publish did not finish"
+    assert "2024-01-04" in changes["dropped"] and "2024-01-05" in changes["rewritten"]
+    assert not (table / "rental_date=2024-01-04").exists()
+    assert not (table / "_publishing").exists()
+    assert_equals_full_run(spark, root, "p-3", tmp_path, jobs=(FACT_JOB,))
