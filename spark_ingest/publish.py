@@ -12,8 +12,8 @@ the old or the new complete version, never a mix or a partial folder. The last
 ``processed/<job>/_staging/<run_id>/<table>`` and, once all are written, copied over the table
 prefix with ``mode("overwrite")`` and the staging prefix is deleted. A partitioned table of an
 incremental run is staged as the partitions that change only, each written whole, and
-:meth:`Publisher.publish` replaces just those partition folders (a move per folder) while a
-:data:`PUBLISHING_MARKER` file marks the table as being replaced. The window in which a
+:meth:`Publisher.publish` replaces just those partition folders (a move per folder); while a
+partitioned table is being replaced, a :data:`PUBLISHING_MARKER` file marks it. The window in which a
 reader can see a partially replaced table is the copy (or the moves) itself; the README
 describes the pointer-swap equivalent on AWS (update the Glue table ``Location`` to the new
 version prefix). A run that fails during the copy leaves its staging prefix; the stack's bucket
@@ -42,10 +42,12 @@ from spark_ingest.logs import log
 VERSIONS_DIR = "_versions"
 STAGING_DIR = "_staging"
 KEEP_VERSIONS = 2
-#: On an object store, a file in a partitioned table's live folder while its partitions are
-#: being replaced (readers and crawlers skip names starting with ``_``). A publish that did not
-#: finish leaves it: the next run then compares every partition with what it should hold
-#: (fingerprints) instead of trusting its new rows to name the partitions that change.
+#: On an object store, ``processed/<job>/_publishing.<table>`` exists while a partitioned
+#: table's live objects are being replaced (its partitions moved, or the whole table copied;
+#: beside the table's folder, which a whole copy deletes, and named with ``_``, which readers
+#: and crawlers skip). A publish that did not finish leaves it: the next run then compares
+#: every partition with what it should hold (fingerprints) instead of trusting its new rows to
+#: name the partitions that change.
 PUBLISHING_MARKER = "_publishing"
 
 
@@ -213,9 +215,9 @@ class Publisher:
         * An append run (``appended``: the table's rows of the new rentals) changes the
           partitions its new rows fall in, and no other;
         * a recheck, or a run that finds the :data:`PUBLISHING_MARKER` of a publish that did
-          not finish (some partitions may hold rows of a run whose ledger was never written),
-          changes the partitions whose fingerprints differ from the live ones, and drops
-          those no row falls in any more.
+          not finish (some partitions may hold rows of a run whose ledger was never written,
+          or be missing), changes the partitions whose fingerprints differ from the live ones,
+          and drops those no row falls in any more.
 
         Writing a changed partition whole (never adding files to it) makes a run that repeats
         an interrupted one write the same partitions again, not add the same rows twice."""
@@ -225,7 +227,7 @@ class Publisher:
             write_table(df, uri, table)
             changes = {"rewritten": ["*"], "kept": 0, "dropped": [], "note": "the columns changed"}
             return changes, read_table(self.spark, uri).count()
-        interrupted = self._exists(join(live, PUBLISHING_MARKER))
+        interrupted = self._exists(self.marker_uri(table))
         if appended is not None and not interrupted:
             rewritten, dropped, found_by = partition_values(appended, column), [], "appended_rows"
         else:
@@ -322,25 +324,37 @@ class Publisher:
             return published
         for table, staged in self.staged.items():
             changes = self.partition_changes.get(table)
-            if changes is not None and changes["rewritten"] != ["*"]:
-                self._replace_partitions(table, staged, changes)
+            if changes is not None and not (changes["rewritten"] or changes["dropped"]):
+                pass  # no partition changed: the live objects stay as they are
+            elif table not in PARTITION_COLUMNS:
+                self._copy_table(table, staged)
             else:
-                df = self.spark.read.parquet(staged)
-                write_table(df, self.table_uri(table), table)
+                marker = self.marker_uri(table)
+                write_text(self.spark, marker, self.run_id, "marker")
+                if changes is not None and changes["rewritten"] != ["*"]:
+                    self._replace_partitions(table, staged, changes)
+                else:
+                    self._copy_table(table, staged)
+                fs, path = _fs_and_path(self.spark, marker)
+                fs.delete(path, False)
             published[table] = self.table_uri(table)
         fs, path = _fs_and_path(self.spark, self.stage_root)
         fs.delete(path, True)
         return published
 
+    def marker_uri(self, table: str) -> str:
+        """The :data:`PUBLISHING_MARKER` of ``table`` (object stores)."""
+        return join(self.job_root, f"{PUBLISHING_MARKER}.{table}")
+
+    def _copy_table(self, table: str, staged: str) -> None:
+        """On an object store: the staged table written over the live one."""
+        write_table(self.spark.read.parquet(staged), self.table_uri(table), table)
+
     def _replace_partitions(self, table: str, staged: str, changes: dict) -> None:
         """On an object store: move each staged partition folder over the live one, and
-        delete the dropped ones, under the :data:`PUBLISHING_MARKER` (removed last)."""
-        if not changes["rewritten"] and not changes["dropped"]:
-            return
+        delete the dropped ones."""
         (column,) = PARTITION_COLUMNS[table]
         live = self.table_uri(table)
-        marker = join(live, PUBLISHING_MARKER)
-        write_text(self.spark, marker, self.run_id, "marker")
         fs, _ = _fs_and_path(self.spark, live)
         for value in changes["rewritten"]:
             self._move_partition(
@@ -348,7 +362,6 @@ class Publisher:
             )
         for value in changes["dropped"]:
             fs.delete(_fs_and_path(self.spark, join(live, f"{column}={value}"))[1], True)
-        fs.delete(_fs_and_path(self.spark, marker)[1], False)
         log(logging.INFO, "partitions_replaced", table=table, **changes)
 
     def _move_partition(self, fs, source: str, target: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import date
 from functools import partial
 from hashlib import sha256
@@ -130,6 +131,11 @@ def generated_lake(root: Path) -> list[Path]:
 FACT_JOB, FACT = "vehicle_location_performance", "rentals_fact"
 
 
+def marker(root: Path) -> Path:
+    """The marker the fact job leaves beside the fact's folder while it replaces its objects."""
+    return root / PROCESSED / FACT_JOB / f"_publishing.{FACT}"
+
+
 def fact_partitions(spark, root: Path) -> dict[str, tuple[list, list]]:
     """The live fact's partition value -> (its files: name and modification time; its rows),
     read straight from the bucket's folder."""
@@ -140,7 +146,7 @@ def fact_partitions(spark, root: Path) -> dict[str, tuple[list, list]]:
         value = folder.name.split("=", 1)[1]
         files = sorted((f.name, f.stat().st_mtime_ns) for f in folder.iterdir())
         out[value] = (files, rows_of(facts.filter(facts.rental_date == value)))
-    assert not (table / "_publishing").exists(), "a publish left its marker"
+    assert not marker(root).exists(), "a publish left its marker"
     return out
 
 
@@ -278,39 +284,52 @@ def test_a_run_that_fails_before_publishing_deletes_what_it_staged(
 
 
 @pytest.mark.timeout(900)
-def test_a_publish_interrupted_between_partitions_is_repaired_by_the_next_run(
-    spark, object_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("cut_off", ["moving partitions", "copying the table"])
+def test_a_publish_cut_off_half_way_is_repaired_by_the_next_run(
+    spark, object_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut_off: str
 ) -> None:
-    """The fact job run on its own (its ledger its own): a run whose publish fails after
-    moving one fact partition leaves rows of a run whose ledger was never written, and its
-    marker. The next run is an append (the failed run's day was taken back, another day
-    arrived) whose new rows alone would not name the partition left behind: the marker makes
-    it compare every partition, so the fact equals a full run over the raw files again."""
+    """The fact job run on its own (its ledger its own). A run's publish fails half way and
+    leaves the live fact wrong, with its marker: after moving the new day's partition (rows
+    of a run whose ledger was never written), or, in a ``--mode full`` run, after copying the
+    table but one partition (a partition missing). The next run is an append (the failed
+    run's day was taken back, another day arrived) whose new rows alone would not name the
+    partition left wrong: the marker makes it compare every partition, so the fact equals a
+    full run over the raw files again."""
     root = object_store
     generated_lake(root)
     compute, partials = ENTRY[FACT_JOB]
+    table = root / PROCESSED / FACT_JOB / FACT
 
-    def run(run_id: str) -> dict:
-        code = run_job(FACT_JOB, compute, store_args(run_id), session=spark, partials=partials)
+    def run(run_id: str, mode: str = "incremental") -> dict:
+        argv = store_args(run_id)
+        argv[argv.index("--mode") + 1] = mode
+        code = run_job(FACT_JOB, compute, argv, session=spark, partials=partials)
         manifest = root / "runs" / run_id / "manifests" / f"{FACT_JOB}.json"
         return {"code": code, **json.loads(manifest.read_text())}
 
-    assert run("p-1")["code"] == EXIT_OK
-    append_day(root, date(2024, 1, 4), 300)
-    moved: list[str] = []
-    real_move = Publisher._move_partition
-
     def move_then_fail(self, fs, source: str, target: str) -> None:
         real_move(self, fs, source, target)
-        moved.append(target)
         raise OSError("injected: the store failed after moving one partition")
 
+    def copy_all_but_one(self, name: str, staged: str) -> None:
+        real_copy(self, name, staged)
+        if name == FACT:
+            shutil.rmtree(table / "rental_date=2024-01-02")
+            raise OSError("injected: the copy stopped before its last partition")
+
+    real_move, real_copy = Publisher._move_partition, Publisher._copy_table
+    assert run("p-1")["code"] == EXIT_OK
+    append_day(root, date(2024, 1, 4), 300)
     with monkeypatch.context() as patch:
-        patch.setattr(Publisher, "_move_partition", move_then_fail)
-        assert run("p-2")["code"] == EXIT_FAILED
-    assert len(moved) == 1 and moved[0].endswith("rental_date=2024-01-04")
-    table = root / PROCESSED / FACT_JOB / FACT
-    assert (table / "_publishing").read_text() == "p-2"
+        if cut_off == "moving partitions":
+            patch.setattr(Publisher, "_move_partition", move_then_fail)
+            assert run("p-2")["code"] == EXIT_FAILED
+            wrong = {"dropped": "2024-01-04"}  # holds the failed run's rows
+        else:
+            patch.setattr(Publisher, "_copy_table", copy_all_but_one)
+            assert run("p-2", "full")["code"] == EXIT_FAILED
+            wrong = {"rewritten": "2024-01-02"}  # missing
+    assert marker(root).read_text() == "p-2"
     assert ledger(root, FACT_JOB)["run_id"] == "p-1"
 
     (root / RENTALS / "rentals_2024-01-04.csv").unlink()
@@ -321,7 +340,9 @@ def test_a_publish_interrupted_between_partitions_is_repaired_by_the_next_run(
     changes = step["partitions"][FACT]
     assert changes["found_by"] == "fingerprints"
     assert changes["note"] == "an earlier publish did not finish"
-    assert "2024-01-04" in changes["dropped"] and "2024-01-05" in changes["rewritten"]
+    assert "2024-01-05" in changes["rewritten"]
+    for kind, value in wrong.items():
+        assert value in changes[kind]
     assert not (table / "rental_date=2024-01-04").exists()
-    assert not (table / "_publishing").exists()
+    assert not marker(root).exists()
     assert_equals_full_run(spark, root, "p-3", tmp_path, jobs=(FACT_JOB,))
