@@ -13,8 +13,8 @@ the old or the new complete version, never a mix or a partial folder. The last
 prefix with ``mode("overwrite")`` and the staging prefix is deleted. A partitioned table of an
 incremental run is staged as the partitions that change only, each written whole, and
 :meth:`Publisher.publish` replaces just those partition folders (a move per folder); while a
-partitioned table is being replaced, a :data:`PUBLISHING_MARKER` file marks it. The window in which a
-reader can see a partially replaced table is the copy (or the moves) itself; the README
+partitioned table is being replaced, a :data:`PUBLISHING_MARKER` file marks it. The window in
+which a reader can see a partially replaced table is the copy (or the moves) itself; the README
 describes the pointer-swap equivalent on AWS (update the Glue table ``Location`` to the new
 version prefix). A run that fails during the copy leaves its staging prefix; the stack's bucket
 expires ``_staging/`` after a day (a lifecycle rule per KPI job).

@@ -28,8 +28,8 @@ file's bytes sets its change time, which (unlike the modification time) no file 
 back, so a file rewritten in place, even with its size and modification time restored, is
 hashed again; uploading an object sets its modification time. A file changed within
 :data:`RACY_NS` of being hashed is hashed again (the clock may not have moved). A
-``--mode full`` run fingerprints every file. On S3 a file delivered again with the same bytes (a new
-object, with a new modification time) is fingerprinted again and found unchanged.
+``--mode full`` run fingerprints every file. On S3 a file delivered again with the same bytes
+(a new object, with a new modification time) is fingerprinted again and found unchanged.
 A run plans against the ledger (:meth:`IngestState.plan`):
 
 * a file not in the ledger is **new**: parsed once and stored;

@@ -315,7 +315,7 @@ def test_a_publish_cut_off_half_way_is_repaired_by_the_next_run(
         real_copy(self, name, staged)
         if name == FACT:
             shutil.rmtree(table / "rental_date=2024-01-02")
-            raise OSError("injected: the copy stopped before its last partition")
+            raise OSError("injected: the copy stopped with one partition missing")
 
     real_move, real_copy = Publisher._move_partition, Publisher._copy_table
     assert run("p-1")["code"] == EXIT_OK
