@@ -40,6 +40,12 @@ def _fs_and_path(spark: SparkSession, uri: str):
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
 
+def exists(spark: SparkSession, uri: str) -> bool:
+    """The file or folder ``uri`` exists (Hadoop FileSystem: local paths and ``s3://``)."""
+    fs, path = _fs_and_path(spark, uri)
+    return bool(fs.exists(path))
+
+
 def _listing(spark: SparkSession, folder: str) -> list[tuple[str, str, bool, int]] | None:
     """(name, URI, is a folder, size) of every entry of ``folder``; None when it is missing.
 

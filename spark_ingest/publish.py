@@ -35,7 +35,7 @@ from spark_ingest.contract import QUARANTINE_LEADING_COLUMNS
 from spark_ingest.duckdb_engine import is_duckdb
 from spark_ingest.duckdb_engine import read_parquet as duckdb_read_parquet
 from spark_ingest.duckdb_engine import write_parquet as duckdb_write_parquet
-from spark_ingest.io import _fs_and_path, to_uri, write_text
+from spark_ingest.io import _fs_and_path, exists, to_uri, write_text
 from spark_ingest.layout import PARTITION_COLUMNS, join
 from spark_ingest.logs import log
 
@@ -192,7 +192,7 @@ class Publisher:
             self.partition_changes[table] = self._stage_changed_partitions(
                 df, live, uri, table, appended
             )
-        elif only_changed_partitions and partitions and not self.local and self._exists(live):
+        elif only_changed_partitions and partitions and not self.local and exists(self.spark, live):
             self.partition_changes[table], rows = self._stage_object_store_partitions(
                 df, live, uri, table, appended
             )
@@ -200,10 +200,6 @@ class Publisher:
         else:
             write_table(df, uri, table)
         return read_table(self.spark, uri).count()
-
-    def _exists(self, uri: str) -> bool:
-        fs, path = _fs_and_path(self.spark, uri)
-        return bool(fs.exists(path))
 
     def _stage_object_store_partitions(
         self, df: DataFrame, live: str, uri: str, table: str, appended: DataFrame | None
@@ -227,7 +223,7 @@ class Publisher:
             write_table(df, uri, table)
             changes = {"rewritten": ["*"], "kept": 0, "dropped": [], "note": "the columns changed"}
             return changes, read_table(self.spark, uri).count()
-        interrupted = self._exists(self.marker_uri(table))
+        interrupted = exists(self.spark, self.marker_uri(table))
         if appended is not None and not interrupted:
             rewritten, dropped, found_by = partition_values(appended, column), [], "appended_rows"
         else:

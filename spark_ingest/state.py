@@ -108,7 +108,7 @@ from urllib.parse import unquote, urlparse
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_ingest import contract, transforms, validate
-from spark_ingest.io import _fs_and_path, read_text, to_uri, write_text
+from spark_ingest.io import _fs_and_path, exists, read_text, to_uri, write_text
 from spark_ingest.layout import SPARK_JOBS, join
 from spark_ingest.logs import log
 from spark_ingest.publish import is_local, local_path
@@ -514,8 +514,7 @@ class IngestState:
         }
 
     def _exists(self, uri: str) -> bool:
-        fs, path = _fs_and_path(self.spark, uri)
-        return bool(fs.exists(path))
+        return exists(self.spark, uri)
 
     def _free_name(self, run_id: str, uri: Callable[[str], str]) -> str:
         """``run_id``, or ``run_id~N`` when ``uri(name)`` exists (a re-used run id): a
