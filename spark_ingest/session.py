@@ -55,6 +55,7 @@ def build_session(
     shuffle_partitions: int | None = None,
     *,
     stage_progress: bool | None = None,
+    extra_conf: dict[str, str] | None = None,
 ) -> SparkSession:
     """A session with :data:`~spark_ingest.conf.SPARK_CONF` applied.
 
@@ -62,7 +63,8 @@ def build_session(
     is switched off. The session time zone is UTC and ANSI mode stays on. Files are read in at
     least :data:`FILE_SPLITS_PER_CORE` splits per core. With stage progress
     (see :func:`stage_progress_wanted`) a daemon thread logs ``stage_progress`` lines until
-    ``spark.stop()``.
+    ``spark.stop()``. ``extra_conf`` is set last, before the JVM starts (a long-lived session
+    such as the test suite's sizes its heap and its status store there).
     """
     builder = SparkSession.builder.appName(app_name)
     if master:
@@ -77,6 +79,8 @@ def build_session(
         builder = builder.config("spark.ui.enabled", "false").config(
             "spark.ui.showConsoleProgress", "false"
         )
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     if MIN_PARTITION_NUM not in given:
         splits = FILE_SPLITS_PER_CORE * session.sparkContext.defaultParallelism

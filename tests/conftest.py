@@ -29,13 +29,28 @@ def jvm_archive_dir(tmp_path_factory):
         os.environ[ARCHIVE_DIR_ENV] = before
 
 
+#: The suite's one session runs some 9,000 Spark stages: a 2 GB heap, and a status store (kept
+#: with the UI off) that remembers fewer jobs, stages, tasks and SQL plans than Spark's 1,000
+#: of each. With the defaults, a 1 GB heap filled up late in the suite and the JVM spent its
+#: time collecting garbage (2026-12-03: the heap held 8.7M hash-map nodes of the store).
+TEST_SESSION_CONF = {
+    "spark.driver.memory": "2g",
+    "spark.ui.retainedJobs": "100",
+    "spark.ui.retainedStages": "100",
+    "spark.ui.retainedTasks": "1000",
+    "spark.sql.ui.retainedExecutions": "50",
+}
+
+
 @pytest.fixture(scope="session")
 def spark():
     from carrental.java import ensure_java
     from spark_ingest.session import build_session
 
     ensure_java()
-    session = build_session("carrental-tests", master="local[2]", shuffle_partitions=2)
+    session = build_session(
+        "carrental-tests", master="local[2]", shuffle_partitions=2, extra_conf=TEST_SESSION_CONF
+    )
     yield session
     session.stop()
 
