@@ -40,9 +40,24 @@ class StageProgressReporter:
     def stop(self, timeout: float = 5.0) -> None:
         """Report the stages that ended since the last poll, then end the thread."""
         atexit.unregister(self.stop)
+        self._drain_listener_bus(timeout)
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+    def _drain_listener_bus(self, timeout: float) -> None:
+        """Wait (at most ``timeout``) for the driver to deliver the events already posted.
+
+        A stage's end reaches the status store through the listener bus, after the action
+        that ran it has returned; on a busy driver the last poll could still find the stage
+        active and never report it finished.
+        """
+        if self._context_stopped():
+            return
+        try:
+            self._sc._jsc.sc().listenerBus().waitUntilEmpty(int(timeout * 1000))
+        except Exception:  # a timeout or a closing gateway: report what the tracker knows
+            return
 
     def _context_stopped(self) -> bool:
         return getattr(self._sc, "_jsc", None) is None

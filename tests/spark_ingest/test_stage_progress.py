@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
@@ -9,6 +10,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from pyspark import SparkContext
+from pyspark.java_gateway import ensure_callback_server_started
 
 from spark_ingest.logs import get_logger
 from spark_ingest.session import STAGE_PROGRESS_ENV, stage_progress_wanted
@@ -36,21 +39,59 @@ def recorder() -> Iterator[Recorder]:
     logger.removeHandler(handler)
 
 
-def test_reports_a_running_stage_until_done(spark, recorder: Recorder) -> None:
+class SlowTaskEndListener:
+    """A driver-side listener (a py4j proxy) that takes ``seconds`` over each task's end."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def onTaskEnd(self, event: object) -> None:
+        time.sleep(self.seconds)
+
+    def __getattr__(self, name: str):  # every other SparkListenerInterface callback: ignored
+        if name.startswith("on"):
+            return lambda *args: None
+        raise AttributeError(name)
+
+    class Java:
+        implements = ("org.apache.spark.scheduler.SparkListenerInterface",)
+
+
+@contextlib.contextmanager
+def lagging_status_store(sc: SparkContext, seconds: float) -> Iterator[None]:
+    """Delay the status store's events the way a busy driver does: a slow listener in its
+    queue holds back the stage's end until well after the action returned."""
+    if not seconds:
+        yield
+        return
+    ensure_callback_server_started(sc._gateway)
+    listener = SlowTaskEndListener(seconds)
+    bus = sc._jsc.sc().listenerBus()
+    bus.addToStatusQueue(listener)
+    try:
+        yield
+    finally:
+        bus.removeListener(listener)
+
+
+@pytest.mark.parametrize("status_lag", [0.0, 0.5], ids=["prompt", "lagging status store"])
+def test_reports_a_running_stage_until_done(spark, recorder: Recorder, status_lag: float) -> None:
     def slow_identity(value: int) -> int:  # nested: pickled by value for the Python workers
         time.sleep(0.4)
         return value
 
     sc = spark.sparkContext
-    reporter = StageProgressReporter(sc, interval=0.2).start()
-    sc.setJobGroup(GROUP, "stage progress test")
-    try:
-        # 4 tasks of 3 x 0.4 s on local[2]: about 2.5 s of stage time, several polls
-        assert sc.parallelize(range(3 * TASKS), TASKS).map(slow_identity).count() == 3 * TASKS
-    finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)
-        reporter.stop()
-    (job_id,) = sc.statusTracker().getJobIdsForGroup(GROUP)
+    group = f"{GROUP}-{status_lag}"
+    with lagging_status_store(sc, status_lag):
+        reporter = StageProgressReporter(sc, interval=0.2).start()
+        sc.setJobGroup(group, "stage progress test")
+        try:
+            # 4 tasks of 3 x 0.4 s on local[2]: about 2.5 s of stage time, several polls
+            assert sc.parallelize(range(3 * TASKS), TASKS).map(slow_identity).count() == 3 * TASKS
+        finally:
+            sc.setLocalProperty("spark.jobGroup.id", None)
+            reporter.stop()
+    (job_id,) = sc.statusTracker().getJobIdsForGroup(group)
     (stage_id,) = sc.statusTracker().getJobInfo(job_id).stageIds
     events = [e for e in recorder.events if e.get("stage_id") == stage_id]
     assert {e["event"] for e in events} == {"stage_progress"}
