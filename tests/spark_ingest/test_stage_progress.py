@@ -40,13 +40,26 @@ def recorder() -> Iterator[Recorder]:
 
 
 class SlowTaskEndListener:
-    """A driver-side listener (a py4j proxy) that takes ``seconds`` over each task's end."""
+    """A driver-side listener (a py4j proxy) that takes ``seconds`` over each task's end,
+    while ``active``."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.active = True
 
     def onTaskEnd(self, event: object) -> None:
-        time.sleep(self.seconds)
+        if self.active:
+            time.sleep(self.seconds)
+
+    # java.lang.Object's methods, called on the proxy by the bus (removeListener compares)
+    def equals(self, other: object) -> bool:
+        return other is self
+
+    def hashCode(self) -> int:
+        return id(self) & 0x7FFFFFFF
+
+    def toString(self) -> str:
+        return f"SlowTaskEndListener({self.seconds} s)"
 
     def __getattr__(self, name: str):  # every other SparkListenerInterface callback: ignored
         if name.startswith("on"):
@@ -65,13 +78,23 @@ def lagging_status_store(sc: SparkContext, seconds: float) -> Iterator[None]:
         yield
         return
     ensure_callback_server_started(sc._gateway)
-    listener = SlowTaskEndListener(seconds)
     bus = sc._jsc.sc().listenerBus()
+    identity = sc._jvm.java.lang.System.identityHashCode
+
+    def listeners() -> dict[int, object]:
+        return {identity(java_listener): java_listener for java_listener in bus.listeners()}
+
+    before = listeners()
+    listener = SlowTaskEndListener(seconds)
     bus.addToStatusQueue(listener)
+    # py4j makes a new Java proxy each time a Python object is passed: remove the one added
+    (added,) = [key for key in listeners() if key not in before]
     try:
         yield
     finally:
-        bus.removeListener(listener)
+        listener.active = False  # the suite's session goes on: never slow it down again
+        bus.removeListener(listeners()[added])
+        assert listeners().keys() == before.keys(), "the slow listener is still registered"
 
 
 @pytest.mark.parametrize("status_lag", [0.0, 0.5], ids=["prompt", "lagging status store"])
