@@ -55,12 +55,12 @@ PARTITION_COLUMNS: dict[str, tuple[str, ...]] = {RENTALS_FACT: ("rental_date",)}
 
 TABLE_JOB: dict[str, str] = {table: job for job, tables in JOB_TABLES.items() for table in tables}
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 
 
 def validate_run_id(run_id: str) -> str:
     """Return ``run_id`` when it is safe as a path segment and a SQL literal, else raise."""
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
         raise ValueError(
             f"invalid run id {run_id!r}: expected 1-80 characters of letters, digits, "
             "'_', '-' or '.', starting with a letter or digit and without '..'"

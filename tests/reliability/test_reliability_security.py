@@ -21,6 +21,7 @@ HOSTILE_RUN_IDS = [
     "",
     "-rf",
     "run\nid",
+    "run1\n",  # a trailing newline: "$" alone would let it through
     "run'; drop table x; --",
     "x" * 81,
 ]
