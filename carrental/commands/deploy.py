@@ -20,6 +20,16 @@ def _session(region: str):
     return session
 
 
+#: Repeatable --parameter KEY=VALUE (a module-level default: the value is a list).
+_PARAMETER_OPTION = typer.Option(
+    None,
+    "--parameter",
+    metavar="KEY=VALUE",
+    help="Set another template parameter, e.g. ScheduleState=DISABLED (repeatable). "
+    "On an update, parameters not given keep their current values.",
+)
+
+
 def register(app: typer.Typer) -> None:
     @app.command(
         "deploy",
@@ -32,6 +42,10 @@ Examples:
   carrental deploy --stack-name carrental-dev --region eu-west-1 --bucket my-carrental-lake
 
   carrental deploy --stack-name carrental-prod --region eu-west-1 --bucket acme-carrental --environment prod --schedule "cron(0 5 * * ? *)" --alert-email data@acme.example
+
+  carrental deploy --stack-name carrental-dev --region eu-west-1 --bucket my-carrental-lake --parameter ScheduleState=DISABLED --parameter EmrMaximumCpu="8 vCPU"
+
+On an update, every template parameter you do not set keeps the value the stack has.
 """,
     )
     def deploy(
@@ -47,12 +61,24 @@ Examples:
         environment: str | None = typer.Option(
             None, "--environment", help="EnvironmentName parameter (default dev)."
         ),
+        parameter: list[str] | None = _PARAMETER_OPTION,
         out: str | None = typer.Option(None, "--out", help="Keep the built artifacts here."),
     ) -> None:
-        from orchestration.aws.deploy import DeployError
+        from orchestration.aws.deploy import (
+            DeployError,
+            ParameterError,
+            check_parameters,
+            parse_parameter_options,
+        )
         from orchestration.aws.deploy import deploy as run_deploy
         from orchestration.aws.packaging import PackagingError
+        from orchestration.aws.template import load_template
 
+        try:
+            overrides = parse_parameter_options(parameter or [])
+            check_parameters(overrides, list(load_template()["Parameters"]))
+        except ParameterError as exc:
+            raise UsageError(exc.message, hint=exc.hint) from exc
         session = _session(region)
         try:
             result = run_deploy(
@@ -62,9 +88,12 @@ Examples:
                 environment=environment,
                 schedule=schedule,
                 alert_email=alert_email,
+                parameters=overrides,
                 out_dir=out,
                 progress=console.info,
             )
+        except ParameterError as exc:
+            raise UsageError(exc.message, hint=exc.hint) from exc
         except DeployError as exc:
             raise CarrentalError(exc.message, hint=exc.hint) from exc
         except PackagingError as exc:

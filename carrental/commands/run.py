@@ -72,6 +72,19 @@ def _generate(lake: Path, transactions: int) -> None:
     generate(lake, transactions)
 
 
+def _refuse_local_only_options(given: dict[str, Any]) -> None:
+    """--target aws runs the deployed state machine from its start on EMR Serverless with the
+    raw data already in S3: the options that only the local executor understands are errors,
+    never silently dropped."""
+    passed = [option for option, value in given.items() if value is not None]
+    if passed:
+        raise UsageError(
+            f"{', '.join(passed)} cannot be used with --target aws",
+            hint="they apply to the local executor only; on AWS the state machine always "
+            "starts at its first state, runs Spark on EMR Serverless and reads data/raw in S3",
+        )
+
+
 def _run_aws(
     stack_name: str | None, region: str | None, run_id: str | None, mode: str, lake_dir: str
 ) -> None:
@@ -212,25 +225,38 @@ def register(app: typer.Typer) -> None:
             None, "--run-id", help="Run id (default: new, sortable)."
         ),
         from_state: str | None = typer.Option(
-            None, "--from-state", help="Start at this top-level state (earlier tasks skipped)."
+            None,
+            "--from-state",
+            help="Start at this top-level state (earlier tasks skipped; local target).",
         ),
         mode: str = typer.Option(
             "incremental", "--mode", help="incremental (default: new raw files only) | full"
         ),
-        engine: str = typer.Option("spark", "--engine", help="spark | duckdb"),
+        engine: str | None = typer.Option(
+            None, "--engine", help="spark (default) | duckdb (local target)."
+        ),
         generate_if_empty: int | None = typer.Option(
-            None, "--generate-if-empty", help="Generate N sample rentals when data/raw is empty."
+            None,
+            "--generate-if-empty",
+            help="Generate N sample rentals when data/raw is empty (local target).",
         ),
         target: str = typer.Option("local", "--target", help="local | aws"),
         stack_name: str | None = typer.Option(None, "--stack-name", help="AWS stack (aws target)."),
         region: str | None = typer.Option(None, "--region", help="AWS region (aws target)."),
     ) -> None:
         _choice("mode", mode, MODES)
-        _choice("engine", engine, ENGINES)
         _choice("target", target, TARGETS)
         if target == "aws":
+            _refuse_local_only_options(
+                {
+                    "--from-state": from_state,
+                    "--engine": engine,
+                    "--generate-if-empty": generate_if_empty,
+                }
+            )
             _run_aws(stack_name, region, run_id, mode, lake_dir)
             return
+        engine = _choice("engine", engine or "spark", ENGINES)
         if generate_if_empty is not None and generate_if_empty <= 0:
             raise UsageError("--generate-if-empty must be a positive number of rentals")
         run_pipeline(

@@ -7,6 +7,7 @@ does. Tests and the deploy command read the template through this one loader.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +55,37 @@ def iam_statements(template: dict[str, Any]) -> list[tuple[str, str, dict[str, A
             for statement in statements if isinstance(statements, list) else [statements]:
                 found.append((logical_id, policy["PolicyName"], statement))
     return found
+
+
+def resolve_intrinsic(value: Any, parameters: dict[str, str]) -> Any:
+    """``value`` with Ref / Fn::Sub / Fn::Split / Fn::Join of parameters evaluated."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [resolve_intrinsic(item, parameters) for item in value]
+    if "Ref" in value:
+        return parameters[value["Ref"]]
+    if "Fn::Sub" in value:
+        return re.sub(r"\$\{([\w:]+)\}", lambda m: parameters[m.group(1)], value["Fn::Sub"])
+    if "Fn::Split" in value:
+        separator, source = value["Fn::Split"]
+        return resolve_intrinsic(source, parameters).split(separator)
+    if "Fn::Join" in value:
+        separator, items = value["Fn::Join"]
+        return separator.join(resolve_intrinsic(items, parameters))
+    raise ValueError(f"cannot resolve {value!r} without a stack")
+
+
+def glue_database_names(environment: str, template: dict[str, Any] | None = None) -> dict[str, str]:
+    """The Glue database names a stack of ``environment`` creates, by logical id.
+
+    The template derives them from EnvironmentName, so two environments of one account and
+    region never collide: ``{"GlueDatabase": "<env>_car_rental_db", ...}``.
+    """
+    template = template if template is not None else load_template()
+    parameters = {"EnvironmentName": environment}
+    return {
+        logical_id: resolve_intrinsic(resource["Properties"]["DatabaseInput"]["Name"], parameters)
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Glue::Database"
+    }

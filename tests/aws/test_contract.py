@@ -7,9 +7,12 @@ import json
 import re
 from typing import Any
 
+import jinja2
+import yaml
+
 from orchestration.aws import packaging
 from orchestration.aws.packaging import REPO_ROOT
-from orchestration.aws.template import iam_statements, load_template
+from orchestration.aws.template import glue_database_names, iam_statements, load_template
 from spark_ingest import layout
 
 from .conftest import asl_text
@@ -137,8 +140,8 @@ def test_one_crawler_per_job_prefix_with_one_target_per_table():
             exclusions = set(target["Exclusions"])
             assert {"**/_SUCCESS", "**/_temporary/**", "**/.*", "**/_versions/**"} <= exclusions
             assert "**/_*" in exclusions  # also _staging/, written on S3 by the publisher
-    glue_db = RESOURCES["GlueDatabase"]["Properties"]["DatabaseInput"]["Name"]
-    assert glue_db == layout.GLUE_DATABASE
+    # On AWS the database is <environment>_<the local catalog's name>.
+    assert glue_database_names("dev")["GlueDatabase"] == f"dev_{layout.GLUE_DATABASE}"
 
 
 def test_asl_crawler_tasks_use_their_own_crawler():
@@ -157,10 +160,9 @@ def test_glue_tables_named_in_the_asl_are_layout_tables_or_dbt_models():
     if model_files:
         assert models <= model_files, models - model_files
     subs = RESOURCES["StateMachine"]["Properties"]["DefinitionSubstitutions"]
-    analytics = RESOURCES["AnalyticsDatabase"]["Properties"]["DatabaseInput"]["Name"]
     assert subs["AnalyticsDatabase"] == {"Ref": "AnalyticsDatabase"}
     assert subs["GlueDatabase"] == {"Ref": "GlueDatabase"}
-    assert analytics == "car_rental_analytics"
+    assert glue_database_names("dev")["AnalyticsDatabase"] == "dev_car_rental_analytics"
 
 
 #: What each Step Functions integration needs in the role (AWS docs "IAM policies for ...").
@@ -236,3 +238,28 @@ def test_emr_job_role_covers_every_prefix_the_jobs_touch():
         assert f"${{BucketName}}/{prefix}/*" in granted_resources, prefix
     for uri in re.findall(r"s3://\$\{DataBucket\}/(logs/[\w-]+)/", ASL_TEXT):
         assert f"${{BucketName}}/{uri}/*" in granted_resources, uri
+
+
+def _codebuild_env() -> dict[str, Any]:
+    variables = RESOURCES["DbtProject"]["Properties"]["Environment"]["EnvironmentVariables"]
+    return {v["Name"]: v["Value"] for v in variables}
+
+
+def test_dbt_on_aws_reads_and_writes_the_stacks_own_databases():
+    env = _codebuild_env()
+    assert env["DBT_ATHENA_SCHEMA"] == {"Ref": "AnalyticsDatabase"}
+    assert env["DBT_ATHENA_SOURCE_SCHEMA"] == {"Ref": "GlueDatabase"}
+
+
+def test_dbt_sources_schema_follows_the_stack_on_aws_and_stays_local_otherwise():
+    sources = REPO_ROOT / "dbt_project" / "models" / "staging" / "car_rental"
+    (source,) = yaml.safe_load((sources / "_car_rental__sources.yml").read_text())["sources"]
+
+    def render(environ: dict[str, str]) -> str:
+        def env_var(name: str, default: str | None = None) -> str:
+            return environ.get(name, default)  # type: ignore[return-value]
+
+        return jinja2.Template(str(source["schema"])).render(env_var=env_var)
+
+    assert render({}) == layout.GLUE_DATABASE
+    assert render({"DBT_ATHENA_SOURCE_SCHEMA": "prod_car_rental_db"}) == "prod_car_rental_db"

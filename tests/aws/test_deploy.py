@@ -18,7 +18,7 @@ from moto.cloudformation.parsing import resource_class_from_type
 from orchestration.aws import deploy as deploy_module
 from orchestration.aws.deploy import DeployError, deploy, destroy
 from orchestration.aws.packaging import build_artifacts
-from orchestration.aws.template import TEMPLATE_PATH, load_template
+from orchestration.aws.template import TEMPLATE_PATH, glue_database_names, load_template
 
 from .conftest import REGION
 
@@ -48,8 +48,28 @@ def _references(node: Any) -> set[str]:
     return found
 
 
+def _inline(node: Any, names: dict[str, str]) -> Any:
+    """``node`` with every Ref / ${X} of the logical ids in ``names`` replaced by the name."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in names:
+            return names[node["Ref"]]
+        if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
+            text = node["Fn::Sub"]
+            for logical_id, name in names.items():
+                text = text.replace(f"${{{logical_id}}}", name)
+            return {"Fn::Sub": text}
+        return {key: _inline(value, names) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, names) for item in node]
+    return node
+
+
 def moto_subset(template: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    """The template minus resource types moto cannot create (and whatever refers to them)."""
+    """The template minus resource types moto cannot create (and whatever refers to them).
+
+    moto has no Glue databases: what refers to them gets the name they would have (that of
+    the default environment) instead of the reference."""
+    template = _inline(template, glue_database_names("dev", template))
     resources = dict(template["Resources"])
     removed = {
         name for name, res in resources.items() if resource_class_from_type(res["Type"]) is None
@@ -148,17 +168,43 @@ def test_deploy_drives_change_sets_on_moto(aws_credentials, bundle, tmp_path):
     assert any("bootstrapping" in m for m in messages)
 
 
-def _stack(status: str, outputs: dict[str, str] | None = None) -> dict[str, Any]:
+def _stack(
+    status: str, outputs: dict[str, str] | None = None, parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "Stacks": [
             {
                 "StackName": STACK,
                 "StackStatus": status,
                 "CreationTime": "2024-01-01T00:00:00Z",
+                "Parameters": [
+                    {"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()
+                ],
                 "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in (outputs or {}).items()],
             }
         ]
     }
+
+
+#: The parameters of a stack deployed earlier: the template's, except one it has since
+#: dropped (RetiredSetting) and one it has since added (DbtBuildImage).
+EXISTING = {
+    "EnvironmentName": "dev",
+    "BucketName": BUCKET,
+    "ArtifactsPrefix": "artifacts/0123456789abcdef",
+    "ScheduleExpression": "cron(0 6 * * ? *)",
+    "ScheduleTimezone": "Europe/Paris",
+    "ScheduleState": "DISABLED",
+    "AlertEmail": "ops@example.com",
+    "EmrReleaseLabel": "emr-spark-8.0.0",
+    "EmrMaximumCpu": "8 vCPU",
+    "EmrMaximumMemory": "32 GB",
+    "EmrIdleTimeoutMinutes": "5",
+    "AthenaBytesScannedCutoff": "10737418240",
+    "LogRetentionDays": "14",
+    "QuarantineReviewerArn": "",
+    "RetiredSetting": "x",
+}
 
 
 class _Session:
@@ -176,7 +222,11 @@ def test_update_of_existing_stack_makes_exact_calls(aws_credentials, bundle):
     s3 = boto3.client("s3", region_name=REGION)
     body = TEMPLATE_PATH.read_text()
     with Stubber(cfn) as cfn_stub, Stubber(s3) as s3_stub:
-        cfn_stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE"), {"StackName": STACK})
+        cfn_stub.add_response(
+            "describe_stacks",
+            _stack("UPDATE_COMPLETE", parameters=EXISTING),
+            {"StackName": STACK},
+        )
         for name in bundle.files:
             s3_stub.add_response(
                 "put_object",
@@ -197,12 +247,25 @@ def test_update_of_existing_stack_makes_exact_calls(aws_credentials, bundle):
                 "ChangeSetName": ANY,
                 "ChangeSetType": "UPDATE",
                 "TemplateBody": body,
+                # Template order. Given: bucket, schedule, EmrMaximumMemory, the new prefix.
+                # Every other parameter of the stack keeps its value (ScheduleState stays
+                # DISABLED); DbtBuildImage, new in the template, takes its default;
+                # RetiredSetting, gone from the template, is not sent.
                 "Parameters": [
                     {"ParameterKey": "EnvironmentName", "UsePreviousValue": True},
                     {"ParameterKey": "BucketName", "ParameterValue": BUCKET},
-                    {"ParameterKey": "ScheduleExpression", "ParameterValue": "cron(0 5 * * ? *)"},
-                    {"ParameterKey": "AlertEmail", "UsePreviousValue": True},
                     {"ParameterKey": "ArtifactsPrefix", "ParameterValue": bundle.prefix},
+                    {"ParameterKey": "ScheduleExpression", "ParameterValue": "cron(0 5 * * ? *)"},
+                    {"ParameterKey": "ScheduleTimezone", "UsePreviousValue": True},
+                    {"ParameterKey": "ScheduleState", "UsePreviousValue": True},
+                    {"ParameterKey": "AlertEmail", "UsePreviousValue": True},
+                    {"ParameterKey": "EmrReleaseLabel", "UsePreviousValue": True},
+                    {"ParameterKey": "EmrMaximumCpu", "UsePreviousValue": True},
+                    {"ParameterKey": "EmrMaximumMemory", "ParameterValue": "48 GB"},
+                    {"ParameterKey": "EmrIdleTimeoutMinutes", "UsePreviousValue": True},
+                    {"ParameterKey": "AthenaBytesScannedCutoff", "UsePreviousValue": True},
+                    {"ParameterKey": "LogRetentionDays", "UsePreviousValue": True},
+                    {"ParameterKey": "QuarantineReviewerArn", "UsePreviousValue": True},
                 ],
                 "Capabilities": ["CAPABILITY_NAMED_IAM"],
                 "Tags": ANY,
@@ -225,6 +288,7 @@ def test_update_of_existing_stack_makes_exact_calls(aws_credentials, bundle):
             bucket=BUCKET,
             session=_Session(cloudformation=cfn, s3=s3),
             schedule="cron(0 5 * * ? *)",
+            parameters={"EmrMaximumMemory": "48 GB"},
             bundle=bundle,
             delay=0.01,
         )
@@ -333,18 +397,31 @@ def test_first_deploy_bootstraps_then_uploads_then_updates(aws_credentials, bund
                             "Metadata": ANY,
                         },
                     )
+                # The bootstrap stack has every parameter: all but the given ones keep
+                # their (bootstrap) values.
                 params = [
                     {"ParameterKey": "EnvironmentName", "ParameterValue": "prod"},
                     {"ParameterKey": "BucketName", "ParameterValue": BUCKET},
-                    {"ParameterKey": "ScheduleExpression", "UsePreviousValue": True},
-                    {"ParameterKey": "AlertEmail", "UsePreviousValue": True},
                     {"ParameterKey": "ArtifactsPrefix", "ParameterValue": prefix},
+                    {"ParameterKey": "ScheduleExpression", "UsePreviousValue": True},
+                    {"ParameterKey": "ScheduleTimezone", "UsePreviousValue": True},
+                    {"ParameterKey": "ScheduleState", "ParameterValue": "DISABLED"},
+                    {"ParameterKey": "AlertEmail", "UsePreviousValue": True},
+                    {"ParameterKey": "EmrReleaseLabel", "UsePreviousValue": True},
+                    {"ParameterKey": "EmrMaximumCpu", "UsePreviousValue": True},
+                    {"ParameterKey": "EmrMaximumMemory", "UsePreviousValue": True},
+                    {"ParameterKey": "EmrIdleTimeoutMinutes", "UsePreviousValue": True},
+                    {"ParameterKey": "AthenaBytesScannedCutoff", "UsePreviousValue": True},
+                    {"ParameterKey": "LogRetentionDays", "UsePreviousValue": True},
+                    {"ParameterKey": "DbtBuildImage", "UsePreviousValue": True},
+                    {"ParameterKey": "QuarantineReviewerArn", "UsePreviousValue": True},
                 ]
             else:
                 params = [
                     {"ParameterKey": "EnvironmentName", "ParameterValue": "prod"},
                     {"ParameterKey": "BucketName", "ParameterValue": BUCKET},
                     {"ParameterKey": "ArtifactsPrefix", "ParameterValue": ""},
+                    {"ParameterKey": "ScheduleState", "ParameterValue": "DISABLED"},
                 ]
             cfn_stub.add_response(
                 "create_change_set",
@@ -379,6 +456,7 @@ def test_first_deploy_bootstraps_then_uploads_then_updates(aws_credentials, bund
             bucket=BUCKET,
             session=_Session(cloudformation=cfn, s3=s3),
             environment="prod",
+            parameters={"ScheduleState": "DISABLED"},
             bundle=bundle,
             delay=0.01,
         )
@@ -404,3 +482,119 @@ def test_deploy_without_credentials_is_an_environment_problem(monkeypatch):
     assert out.exit_code != 0
     assert "no AWS credentials" in str(out.exception)
     assert out.exception.exit_code == 4
+
+
+def _stack_parameters(session: Any) -> dict[str, str]:
+    stack = session.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+
+def test_an_update_keeps_every_parameter_it_was_not_given_on_moto(
+    aws_credentials, bundle, tmp_path
+):
+    """A schedule disabled at one deploy stays disabled through the next one, which only
+    changes the idle timeout (before, every parameter not given fell back to its default)."""
+    subset, _ = moto_subset(load_template())
+    template_path = tmp_path / "subset.json"
+    template_path.write_text(json.dumps(subset))
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = boto3.Session(region_name=REGION)
+        common = {
+            "stack_name": STACK,
+            "bucket": BUCKET,
+            "session": session,
+            "bundle": bundle,
+            "template_path": template_path,
+            "delay": 0.01,
+        }
+        deploy(
+            **common,
+            environment="prod",
+            parameters={"ScheduleState": "DISABLED", "LogRetentionDays": "14"},
+        )
+        first = _stack_parameters(session)
+        assert first["ScheduleState"] == "DISABLED" and first["LogRetentionDays"] == "14"
+        assert first["EnvironmentName"] == "prod"
+
+        result = deploy(**common, parameters={"EmrIdleTimeoutMinutes": "5"})
+        assert result.operations == ["UPDATE"]
+        second = _stack_parameters(session)
+        assert second == {**first, "EmrIdleTimeoutMinutes": "5"}
+        assert second["ScheduleState"] == "DISABLED"  # not back to the default ENABLED
+        assert TEMPLATE_PARAMETERS["ScheduleState"]["Default"] == "ENABLED"
+
+
+TEMPLATE_PARAMETERS = load_template()["Parameters"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--parameter", "ScheduleStat=DISABLED"], "unknown template parameter 'ScheduleStat'"),
+        (["--parameter", "ScheduleState"], "--parameter 'ScheduleState' is not KEY=VALUE"),
+        (["--parameter", "ArtifactsPrefix=artifacts/0123456789abcdef"], "ArtifactsPrefix"),
+        (["--parameter", "EnvironmentName=prod"], "set EnvironmentName with --environment"),
+        (
+            ["--parameter", "LogRetentionDays=7", "--parameter", "LogRetentionDays=14"],
+            "--parameter LogRetentionDays is given twice",
+        ),
+    ],
+)
+def test_bad_parameter_option_is_a_usage_error_before_any_aws_call(monkeypatch, args, message):
+    from typer.testing import CliRunner
+
+    from carrental.cli import app
+
+    def no_session(region):
+        raise AssertionError("AWS was reached")
+
+    monkeypatch.setattr("carrental.commands.deploy._session", no_session)
+    out = CliRunner().invoke(
+        app, ["deploy", "--stack-name", STACK, "--region", REGION, "--bucket", BUCKET, *args]
+    )
+    assert out.exception is not None and out.exception.exit_code == 2, out.output
+    assert message in str(out.exception)
+
+
+def test_parameter_option_reaches_the_deploy(monkeypatch):
+    from typer.testing import CliRunner
+
+    from carrental.cli import app
+
+    seen: dict[str, Any] = {}
+
+    def fake_deploy(**kwargs):
+        seen.update(kwargs)
+        return deploy_module.DeployResult(stack_name=STACK, artifacts_prefix="p", uploaded=[])
+
+    monkeypatch.setattr("carrental.commands.deploy._session", lambda region: object())
+    monkeypatch.setattr("orchestration.aws.deploy.deploy", fake_deploy)
+    out = CliRunner().invoke(
+        app,
+        [
+            *("deploy", "--stack-name", STACK, "--region", REGION, "--bucket", BUCKET),
+            *("--parameter", "ScheduleState=DISABLED", "--parameter", "EmrMaximumCpu=8 vCPU"),
+            *("--parameter", "QuarantineReviewerArn="),
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert seen["parameters"] == {
+        "ScheduleState": "DISABLED",
+        "EmrMaximumCpu": "8 vCPU",
+        "QuarantineReviewerArn": "",
+    }
+
+
+def test_deploy_refuses_an_unknown_parameter_before_building_anything(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(deploy_module.ParameterError, match="'Nope'") as info:
+        deploy(
+            stack_name=STACK,
+            bucket=BUCKET,
+            session=_Session(),  # no clients: any AWS call would raise KeyError
+            parameters={"Nope": "1"},
+            out_dir=out,
+        )
+    assert not out.exists()
+    assert "ScheduleState" in info.value.hint  # lists the parameters that do exist

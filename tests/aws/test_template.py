@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from orchestration.aws.template import TEMPLATE_PATH, iam_statements, load_template
+from orchestration.aws.template import (
+    TEMPLATE_PATH,
+    glue_database_names,
+    iam_statements,
+    load_template,
+    resolve_intrinsic,
+)
 from orchestration.executor.definition import DEFINITION_PATH, iter_states, load_text
 from spark_ingest.layout import JOBS, PROCESSED_PREFIX
 from spark_ingest.publish import STAGING_DIR
@@ -45,7 +51,7 @@ _PREFIXES = (
 SCOPED_WILDCARDS = [
     rf"^arn:\$\{{AWS::Partition\}}:s3:::\$\{{BucketName\}}/({_PREFIXES})/\*$",
     r"^arn:\$\{AWS::Partition\}:s3:::\$\{BucketName\}/runs/\*/dbt/\*$",
-    r":table/car_rental_(db|analytics)/\*$",
+    r":table/\$\{(GlueDatabase|AnalyticsDatabase)\}/\*$",
     r":/applications/\$\{EmrApplication\.ApplicationId\}/jobruns/\*$",
     r":rule/StepFunctions\*$",
     r":log-group:/aws-glue/crawlers:\*$",
@@ -293,3 +299,58 @@ def test_cfn_lint_and_checkov_are_clean():
     summary = report["summary"]
     assert summary["failed"] == 0, checkov.stdout[-3000:]
     assert summary["passed"] > 40
+
+
+#: Properties that hold a resource's physical name, unique in an account and region.
+_NAME_KEYS = (
+    "Name",
+    "RoleName",
+    "TopicName",
+    "LogGroupName",
+    "StateMachineName",
+)
+
+
+def _physical_names(environment: str) -> dict[str, str]:
+    params = {"EnvironmentName": environment, "BucketName": "bucket"}
+    names: dict[str, str] = {}
+    for logical_id, resource in RESOURCES.items():
+        props = resource.get("Properties", {})
+        candidates = [props[k] for k in _NAME_KEYS if k in props]
+        if resource["Type"] == "AWS::Glue::Database":
+            candidates.append(props["DatabaseInput"]["Name"])
+        for value in candidates:
+            names[logical_id] = resolve_intrinsic(value, params)
+    return names
+
+
+def test_two_environments_in_one_account_share_no_physical_name():
+    """EnvironmentName=dev and =prod side by side: every named resource, the Glue databases
+    included, gets a different name, so the second stack does not fail with AlreadyExists."""
+    dev, prod = _physical_names("dev"), _physical_names("prod")
+    assert {"GlueDatabase", "AnalyticsDatabase", "StateMachine"} <= set(dev)
+    assert not set(dev.values()) & set(prod.values()), set(dev.values()) & set(prod.values())
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod", "prod-eu-2"])
+def test_glue_database_names_are_plain_athena_identifiers(environment):
+    names = glue_database_names(environment)
+    assert names == {
+        "GlueDatabase": f"{environment.replace('-', '_')}_car_rental_db",
+        "AnalyticsDatabase": f"{environment.replace('-', '_')}_car_rental_analytics",
+    }
+    for name in names.values():
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", name) and len(name) <= 255, name
+
+
+def test_glue_arns_and_asl_name_databases_only_through_the_resources():
+    text = TEMPLATE_PATH.read_text()
+    # The only literal database names are the suffixes of the two DatabaseInput names.
+    assert len(re.findall(r"car_rental_(db|analytics)\b", text)) == 2
+    for _, _, statement in STATEMENTS:
+        for resource in map(_resource_text, _as_list(statement["Resource"])):
+            match = re.search(r":glue:.*:(database|table)/([^/\"]+)", resource)
+            if match:
+                assert match.group(2) in ("${GlueDatabase}", "${AnalyticsDatabase}"), resource
+    asl = load_text()
+    assert "car_rental_db" not in asl and "car_rental_analytics" not in asl

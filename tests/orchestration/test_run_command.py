@@ -152,3 +152,46 @@ def test_aws_target_delegates_to_run_remote(monkeypatch, capsys, fake_run):
         "lake_dir": "lake",
     }
     assert "DataQualityGateFailed" in flat(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "option,value",
+    [("--from-state", "RunDbtBuild"), ("--engine", "duckdb"), ("--generate-if-empty", "50")],
+)
+def test_aws_target_refuses_local_only_options(monkeypatch, capsys, fake_run, option, value):
+    import types
+
+    started = []
+    module = types.ModuleType("orchestration.aws.remote")
+    module.run_remote = lambda **kwargs: started.append(kwargs) or {"status": "SUCCEEDED"}
+    monkeypatch.setitem(sys.modules, "orchestration.aws.remote", module)
+    code = cli(monkeypatch, "run", "--target", "aws", "--stack-name", "s", option, value)
+    assert code == 2
+    assert started == []  # nothing was started on AWS
+    err = flat(capsys.readouterr().err)
+    assert f"{option} cannot be used with --target aws" in err
+    assert fake_run.calls == []
+
+
+def test_aws_target_names_every_local_only_option_given(monkeypatch, capsys, fake_run):
+    code = cli(
+        monkeypatch, "run", "--target", "aws", "--stack-name", "s",
+        "--engine", "spark", "--from-state", "RunDbtBuild",
+    )  # fmt: skip
+    assert code == 2
+    assert "--from-state, --engine cannot be used with --target aws" in flat(
+        capsys.readouterr().err
+    )
+
+
+def test_local_target_still_defaults_to_spark_and_checks_the_engine(
+    tmp_path, monkeypatch, capsys, fake_run
+):
+    assert cli(monkeypatch, "run", "--lake-dir", str(tmp_path), "--engine", "pandas") == 2
+    assert "--engine must be one of spark, duckdb" in flat(capsys.readouterr().err)
+    seen = {}
+    monkeypatch.setattr(
+        "carrental.commands.run.run_pipeline", lambda lake_dir, **kw: seen.update(kw)
+    )
+    assert cli(monkeypatch, "run", "--lake-dir", str(tmp_path)) == 0
+    assert seen["engine"] == "spark"
