@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,8 @@ PROFILES_EXAMPLE = REPO_ROOT / "profiles.example.yml"
 FAILED_STATUSES = frozenset({"fail", "error", "runtime error"})
 #: dbt events its text format prints without the time stamp.
 PRINT_EVENTS = frozenset({"PrintEvent", "ShowNode", "CompiledNode"})
+#: ``s3://…``, ``gs://…``, and the ``s3:/…`` a Path makes of it (it collapses ``//``).
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 @dataclass
@@ -55,9 +58,26 @@ def dbt_executable() -> str:
     return found
 
 
+def local_lake(lake_dir: str | Path) -> Path:
+    """``lake_dir`` as a local folder; a URI (``s3://bucket/lake``) is a usage error.
+
+    dbt's state (profile copy, target/, logs/, run_results.json) lives under the lake on
+    every target, so even ``--target athena`` needs a local folder; on Athena the data's
+    location comes from the profile (``DBT_ATHENA_S3_DATA_DIR``), not from the lake folder.
+    """
+    if _URI.match(str(lake_dir)):
+        raise UsageError(
+            f"--lake-dir must be a local folder, not the URI {lake_dir}",
+            hint="dbt keeps its target/ and logs/ under <lake>/.dbt; pass a local folder "
+            "(e.g. --lake-dir lake); for --target athena the S3 data location comes from "
+            "DBT_ATHENA_S3_DATA_DIR",
+        )
+    return Path(lake_dir).resolve()
+
+
 def target_dir(lake_dir: str | Path) -> Path:
     """Where dbt writes manifest.json, run_results.json and the docs for this lake."""
-    return Path(lake_dir).resolve() / ".dbt" / "target"
+    return local_lake(lake_dir) / ".dbt" / "target"
 
 
 def _profiles_dir(lake: Path, env: dict[str, str]) -> str:
@@ -107,7 +127,7 @@ def dbt_command(
     env: dict[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The dbt command line and environment for ``lake_dir`` (run it with cwd=REPO_ROOT)."""
-    lake = Path(lake_dir).resolve()
+    lake = local_lake(lake_dir)
     full_env = dict(os.environ if env is None else env)
     full_env["CARRENTAL_WAREHOUSE"] = str(lake / "warehouse.duckdb")
     full_env["DBT_PROFILES_DIR"] = _profiles_dir(lake, full_env)
@@ -148,11 +168,7 @@ def run_dbt(
         raise ValueError("on_line needs capture=True")
     if run_id is not None:
         validate_run_id(run_id)
-    if "://" in str(lake_dir) and target == "local":
-        raise UsageError(
-            "the local dbt target needs a local lake folder",
-            hint="use --target athena for an s3:// lake",
-        )
+    local_lake(lake_dir)
     if target == "local" and not Path(lake_dir).is_dir():
         raise UsageError(
             f"lake folder {lake_dir} does not exist",

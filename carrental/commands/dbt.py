@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +12,8 @@ from carrental import console
 HELP = """Run any dbt command against a lake's warehouse.
 
 dbt uses <lake>/warehouse.duckdb (target local) or Athena (target athena).
+The lake is a local folder on both targets (dbt's state lives in it); an
+s3:// URI is refused.
 
 Everything after `--` goes to dbt. The project is the repository root, the
 profile comes from DBT_PROFILES_DIR (or profiles.example.yml), dbt's target/
@@ -40,9 +41,10 @@ def register(app: typer.Typer) -> None:
         dbt_args: Annotated[
             list[str] | None, typer.Argument(help="dbt arguments, after `--`.")
         ] = None,
-        lake_dir: Annotated[Path, typer.Option("--lake-dir", help="The lake folder.")] = Path(
-            "lake"
-        ),
+        # str, not Path: a Path turns s3://bucket into s3:/bucket before run_dbt sees it.
+        lake_dir: Annotated[
+            str, typer.Option("--lake-dir", help="The local lake folder (also for athena).")
+        ] = "lake",
         target: Annotated[
             str, typer.Option("--target", help="dbt target: local or athena.")
         ] = "local",

@@ -1,5 +1,6 @@
 {#- rental_duration_hours in the fact equals end - start in hours, within
-    0.01 h (the jobs may round to two decimals). -#}
+    0.01 h (the jobs may round to two decimals). A null duration or timestamp
+    is a mismatch too (abs(null - x) > 0.01 would silently pass it). -#}
 with
 
 rentals as (
@@ -14,7 +15,10 @@ final as (
             as recomputed_hours
     from rentals
     where
-        abs(
+        rental_duration_hours is null
+        or rental_started_at is null
+        or rental_ended_at is null
+        or abs(
             rental_duration_hours
             - {{ hours_between('rental_started_at', 'rental_ended_at') }}
         ) > 0.01

@@ -16,13 +16,18 @@ ranked as (
 ),
 
 thresholds as (
+    {#- In double on every engine: on Trino, x / 100.0 is a rounded decimal. -#}
     select
         ranked.*,
         ceil(
-            ranked.customer_count * {{ var('top_segment_pct') }} / 100.0
+            cast(
+                ranked.customer_count * {{ var('top_segment_pct') }} as double
+            ) / 100
         ) as top_segment_last_rank,
         ceil(
-            ranked.customer_count * {{ var('high_segment_pct') }} / 100.0
+            cast(
+                ranked.customer_count * {{ var('high_segment_pct') }} as double
+            ) / 100
         ) as high_segment_last_rank
     from ranked
 ),

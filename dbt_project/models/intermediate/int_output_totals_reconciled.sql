@@ -1,14 +1,19 @@
 {#- The quality gate's pivot: one row per Spark output with its revenue and
-    rental totals, next to the rentals fact's totals. Every mart depends on
-    this model, and the singular test assert_revenue_and_counts_reconcile has
-    it as its only parent, so a failed reconciliation skips every mart. -#}
+    rental totals (and, where the output reports them, distinct users,
+    distinct vehicles and average rental value), next to the same measures
+    computed from the rentals fact. Every mart depends on this model, and the
+    singular test assert_revenue_and_counts_reconcile has it as its only
+    parent, so a failed reconciliation skips every mart. -#}
 with
 
 by_location as (
     select
         'location_performance' as output_name,
         sum(total_revenue) as total_revenue,
-        sum(total_rentals) as total_rentals
+        sum(total_rentals) as total_rentals,
+        cast(null as bigint) as unique_users,
+        cast(null as bigint) as unique_vehicles_rented,
+        cast(null as double) as avg_rental_value
     from {{ ref('stg_car_rental__location_performance') }}
 ),
 
@@ -16,7 +21,10 @@ by_vehicle_type as (
     select
         'vehicle_type_performance' as output_name,
         sum(total_revenue) as total_revenue,
-        sum(total_rentals) as total_rentals
+        sum(total_rentals) as total_rentals,
+        cast(null as bigint) as unique_users,
+        cast(null as bigint) as unique_vehicles_rented,
+        cast(null as double) as avg_rental_value
     from {{ ref('stg_car_rental__vehicle_type_performance') }}
 ),
 
@@ -24,7 +32,10 @@ by_user as (
     select
         'user_transaction_summary' as output_name,
         sum(total_spending) as total_revenue,
-        sum(total_rentals) as total_rentals
+        sum(total_rentals) as total_rentals,
+        count(*) as unique_users,
+        cast(null as bigint) as unique_vehicles_rented,
+        cast(null as double) as avg_rental_value
     from {{ ref('stg_car_rental__user_spending') }}
 ),
 
@@ -32,14 +43,20 @@ overall as (
     select
         'overall_transaction_statistics' as output_name,
         sum(total_revenue) as total_revenue,
-        sum(total_rentals) as total_rentals
+        sum(total_rentals) as total_rentals,
+        sum(unique_users) as unique_users,
+        sum(unique_vehicles_rented) as unique_vehicles_rented,
+        sum(avg_rental_value) as avg_rental_value
     from {{ ref('stg_car_rental__overall_statistics') }}
 ),
 
 fact as (
     select
         sum(rental_amount) as total_revenue,
-        count(*) as total_rentals
+        count(*) as total_rentals,
+        count(distinct user_id) as unique_users,
+        count(distinct vehicle_id) as unique_vehicles_rented,
+        {{ safe_divide('sum(rental_amount)', 'count(*)') }} as avg_rental_value
     from {{ ref('stg_car_rental__rentals') }}
 ),
 
@@ -59,7 +76,15 @@ final as (
         {{ to_money('outputs.total_revenue') }} as total_revenue,
         {{ to_money('fact.total_revenue') }} as fact_total_revenue,
         cast(outputs.total_rentals as bigint) as total_rentals,
-        cast(fact.total_rentals as bigint) as fact_total_rentals
+        cast(fact.total_rentals as bigint) as fact_total_rentals,
+        cast(outputs.unique_users as bigint) as unique_users,
+        cast(fact.unique_users as bigint) as fact_unique_users,
+        cast(outputs.unique_vehicles_rented as bigint)
+            as unique_vehicles_rented,
+        cast(fact.unique_vehicles_rented as bigint)
+            as fact_unique_vehicles_rented,
+        cast(outputs.avg_rental_value as double) as avg_rental_value,
+        cast(fact.avg_rental_value as double) as fact_avg_rental_value
     from outputs
     cross join fact
 )
