@@ -12,7 +12,8 @@ true (file listing and header reads in :mod:`spark_ingest.io` use the local file
 
 * :func:`read_raw`: DuckDB's CSV reader, with Spark's PERMISSIVE semantics rebuilt from
   DuckDB's reject table (a line with too few or too many fields becomes a row whose
-  ``_corrupt_record`` holds the line, its first fields split out as Spark does);
+  ``_corrupt_record`` holds the line, its first fields split out as Spark does); a rentals
+  file with a record spanning lines is read again line by line, as Spark reads it;
 * :func:`cache`: a DataFrame is materialised into a DuckDB table (sqlframe ignores
   ``cache()``, so every action would re-read the CSV); :func:`uncache` drops it again;
 * :func:`write_parquet` / :func:`read_parquet`: ``COPY ... (FORMAT parquet, PARTITION_BY)``.
@@ -22,9 +23,8 @@ DuckDB's buffer pool is capped (:func:`default_memory_limit`, or the environment
 
 Limits (the README's "The DuckDB engine" section lists them): local folders only; every run is a
 full run (no incremental state; a Spark incremental run after a DuckDB run starts over with a
-full run); a quoted newline inside a rentals field is one MALFORMED_ROW here where Spark's
-line-by-line reader makes one per fragment; a row with bytes that are not UTF-8 is
-MALFORMED_ROW on both engines, with a different detail text.
+full run); a row with bytes that are not UTF-8 is MALFORMED_ROW on both engines, with a
+different detail text.
 """
 
 from __future__ import annotations
@@ -32,13 +32,16 @@ from __future__ import annotations
 import atexit
 import csv
 import gc
+import gzip
 import importlib
+import io
 import itertools
 import logging
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 #: DuckDB reads a local path; the lineage column keeps the URI form Spark's listing gives
@@ -181,67 +184,223 @@ def read_parquet_folders(session: Any, uris: list[str]) -> Any:
     return session.sql(f"select * from read_parquet([{globs}], hive_partitioning = false)")
 
 
+#: what Java's ``String.trim`` strips (every character up to U+0020): Spark skips a line of a
+#: line-delimited file that is nothing but these
+JAVA_TRIMMED = "".join(map(chr, range(0x21)))
+#: line terminators: stripped from a line DuckDB's reject table gives (it keeps the line break
+#: before the line) and from the lines of :func:`_physical_lines`
+_TERMINATORS = "\r\n"
+
+
+def _csv_fields(text: str) -> list[str]:
+    """The fields of one line as Spark's CSV parser (univocity; quote and escape ``"``,
+    unescaped quotes handled ``STOP_AT_DELIMITER``, outer whitespace kept) splits it: a field
+    that starts with a quote runs to the closing quote (``""`` is a quote), and a quote left
+    open runs to the end of the line; blanks between the closing quote and the comma are
+    dropped, and anything else there makes the field its raw text up to the next comma. A
+    quote inside an unquoted field is text. Python's ``csv`` differs on the last two."""
+    fields, start, end = [], 0, len(text)
+    while True:
+        if text.startswith('"', start):
+            parts, at = [], start + 1
+            while True:
+                close = text.find('"', at)
+                if close < 0:  # left open: the rest of the line
+                    parts.append(text[at:])
+                    fields.append("".join(parts))
+                    return fields
+                if text.startswith('"', close + 1):  # an escaped quote
+                    parts.append(text[at : close + 1])
+                    at = close + 2
+                    continue
+                parts.append(text[at:close])
+                break
+            after = close + 1
+            while after < end and text[after] <= " " and text[after] != ",":
+                after += 1
+            if after == end or text[after] == ",":
+                fields.append("".join(parts))
+                start = after
+            else:  # text after the closing quote: the raw field, up to the next comma
+                comma = text.find(",", after)
+                stop = end if comma < 0 else comma
+                fields.append(text[start:stop])
+                start = stop
+        else:
+            comma = text.find(",", start)
+            stop = end if comma < 0 else comma
+            fields.append(text[start:stop])
+            start = stop
+        if start >= end:
+            return fields
+        start += 1  # past the comma
+        if start == end:  # a line ending in a comma ends in an empty field
+            fields.append("")
+            return fields
+
+
+def _split_line(text: str, width: int) -> tuple[list[str | None], str | None]:
+    """One line as Spark's PERMISSIVE read gives it: ``width`` fields (:func:`_csv_fields`; an
+    empty field is null) and no corrupt record, or, for another number of fields, the first
+    fields (padded with nulls) and ``text`` itself as the corrupt record."""
+    fields = _csv_fields(text)
+    values = [value or None for value in fields[:width]]
+    padded = [*values, *[None] * (width - len(values))]
+    return padded, None if len(fields) == width else text
+
+
+def _physical_lines(path: str) -> Iterator[str]:
+    """The data lines of the file ``path`` as Spark's line-by-line CSV read sees them: split
+    at ``\\n``, ``\\r\\n`` and a bare ``\\r`` (Hadoop's line reader; Python's universal
+    newlines, read with ``newline=""``), the header (the first line that is not blank) dropped,
+    and every blank line (nothing but :data:`JAVA_TRIMMED` characters) skipped. Read as a
+    stream: the file is never whole in memory."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        lines = (line.rstrip(_TERMINATORS) for line in text)
+        data = (line for line in lines if line.strip(JAVA_TRIMMED))
+        next(data, None)  # the header
+        yield from data
+
+
+def _insert_line_by_line(conn: Any, table: str, width: int, files: dict[int, str]) -> None:
+    """Insert into ``table`` the rows of ``files`` (file number -> path) read line by line, as
+    Spark reads a line-delimited dataset: each physical line one record (see
+    :func:`_split_line`). Written to a temporary CSV file DuckDB loads in one statement."""
+    fd, staging = tempfile.mkstemp(prefix="carrental-lines-", suffix=".csv")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            for number, path in files.items():
+                for line in _physical_lines(path):
+                    fields, corrupt = _split_line(line, width)
+                    writer.writerow([*fields, corrupt, number])
+        columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width + 1))
+        conn.execute(
+            f"""
+            insert into {table}
+            select * from read_csv(
+                {_quote(staging)}, header = false, auto_detect = false,
+                columns = {{{columns}, 'file_number': 'UINTEGER'}}, delim = ',', quote = '"',
+                escape = '"', strict_mode = true, allow_quoted_nulls = true
+            )
+            """
+        )
+    finally:
+        os.unlink(staging)
+
+
 def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
     """:func:`spark_ingest.io.read_raw` on DuckDB: every contract column as text, plus
-    ``_corrupt_record`` and ``source_file``, with the same meaning."""
+    ``_corrupt_record`` and ``source_file``, with the same meaning.
+
+    A line-delimited dataset (``io.LINE_DELIMITED_DATASETS``, read by Spark with
+    ``multiLine=False``) is read by DuckDB's CSV reader too, and a file in which that reader
+    finds a record spanning lines (a field holding a line break: a quoted newline or carriage
+    return, or an unterminated quote, which runs on to the end of the file; a reject without
+    its line: an unterminated quote in a large file, after which DuckDB drops rows) or which it
+    cannot read at all is read again line by line as Spark reads it
+    (:func:`_insert_line_by_line`).
+    A file without such a record costs one test per field, made while it is read.
+    """
+    import duckdb
+
     from spark_ingest.contract import CORRUPT_RECORD, SOURCE_FILE
     from spark_ingest.io import LINE_DELIMITED_DATASETS
 
     conn = _connection(session)
     names = dataset.column_names
+    line_delimited = dataset.name in LINE_DELIMITED_DATASETS
     view, table, rejects, scans = (
         _new_table(f"{kind}_{dataset.name}") for kind in ("raw", "rows", "rej", "scan")
     )
     uri_of = {local_path(uri): uri for uri in files}
     paths = sorted(uri_of)
+    number = {path: index for index, path in enumerate(paths)}
     columns = "{" + ", ".join(f"{_quote(name)}: 'VARCHAR'" for name in names) + "}"
 
-    def joined(alias: str) -> str:  # the fields joined with commas (validate.raw_record)
-        return " || ',' || ".join(f"coalesce({alias}\"{name}\", '')" for name in names)
-
-    # Spark reads rentals line by line: a quoted newline splits a record into fragments there
-    newline = " or ".join(f'contains(r."{name}", chr(10))' for name in names)
-    corrupt = (
-        f"case when {newline} then {joined('r.')} end"
-        if dataset.name in LINE_DELIMITED_DATASETS
-        else "null::varchar"
+    # Spark reads rentals line by line: a record holding a line break is re-read so (the mark)
+    breaks = " or ".join(
+        f'contains(r."{name}", chr(10)) or contains(r."{name}", chr(13))' for name in names
     )
+    corrupt = f"case when {breaks} then '' end" if line_delimited else "null::varchar"
     # each row keeps the number of its file (DuckDB's file_index: its place in the list read),
     # and the view gives its URI from a list: not a 60-byte string per row (0.7 GB at 10M)
+    definitions = ", ".join(f'"{name}" varchar' for name in names)
     conn.execute(
-        f"""
-        create table {table} as
-        select r.*, {corrupt} as {CORRUPT_RECORD}, r.file_index::uinteger as {FILE_NUMBER}
-        from read_csv(
-            [{", ".join(_quote(path) for path in paths)}], header = true, auto_detect = false,
-            columns = {columns}, delim = ',', quote = '"', escape = '"', strict_mode = true,
-            store_rejects = true, rejects_table = {_quote(rejects)},
-            rejects_scan = {_quote(scans)}
-        ) as r
-        """
+        f"create table {table} ({definitions}, {CORRUPT_RECORD} varchar, {FILE_NUMBER} uinteger)"
     )
+    broken: set[int] = set()
+    try:
+        conn.execute(
+            f"""
+            insert into {table}
+            select r.*, {corrupt}, r.file_index::uinteger
+            from read_csv(
+                [{", ".join(_quote(path) for path in paths)}], header = true,
+                auto_detect = false, columns = {columns}, delim = ',', quote = '"',
+                escape = '"', strict_mode = true, store_rejects = true,
+                rejects_table = {_quote(rejects)}, rejects_scan = {_quote(scans)}
+            ) as r
+            """
+        )
+    except duckdb.InvalidInputException:
+        # e.g. a bare carriage return outside quotes, which DuckDB's strict reader refuses
+        # and Spark's line reader takes as a line break
+        if not line_delimited:
+            raise
+        broken = set(number.values())
+        lines = []
+        conn.execute(f"drop table if exists {rejects}")
+        conn.execute(f"drop table if exists {scans}")
+    else:
+        # a line with the wrong number of fields is a reject (DuckDB lists one per extra
+        # field): Spark keeps it as a row with the line in _corrupt_record and its first
+        # fields split out
+        lines = conn.execute(
+            f"""
+            select distinct s.file_path, e.line, e.csv_line, e.error_type
+            from {rejects} as e join {scans} as s using (scan_id, file_id)
+            order by 1, 2
+            """
+        ).fetchall()
+        conn.execute(f"drop table if exists {rejects}")
+        conn.execute(f"drop table if exists {scans}")
+        if line_delimited:
+            marked = f"select distinct {FILE_NUMBER} from {table} where {CORRUPT_RECORD} = ''"
+            broken = {file for (file,) in conn.execute(marked).fetchall()}
+    rejected = []
+    for path, _line, text, error in lines:
+        # DuckDB gives the line with the line break before it (a CRLF file's \n)
+        text = text.strip(_TERMINATORS)
+        if line_delimited and (not text or "\n" in text or "\r" in text):
+            # a record spanning lines, or one DuckDB cannot give (an unterminated quote
+            # beyond its first buffer, whose later rows it then drops): the file is read again
+            broken.add(number[path])
+        elif not line_delimited or text.strip(JAVA_TRIMMED):  # Spark skips a blank line
+            rejected.append((number[path], text, error))
+    if broken:
+        listed = ", ".join(map(str, sorted(broken)))
+        conn.execute(f"delete from {table} where {FILE_NUMBER} in ({listed})")
+        _insert_line_by_line(conn, table, len(names), {n: paths[n] for n in sorted(broken)})
+    rows = []
+    for file, text, error in rejected:
+        if file not in broken:
+            # the corrupt record only for another number of fields than Spark's parser finds
+            # (DuckDB's strict reader also rejects a line such as `R6,"U1"x,...`); any other
+            # reject (bytes that are not UTF-8, which DuckDB gives back as "?") stays corrupt
+            fields, corrupt = _split_line(text, len(names))
+            if error != "UNQUOTED VALUE":
+                corrupt = text
+            rows.append(", ".join([*map(_literal, [*fields, corrupt]), str(file)]))
+    if rows:
+        conn.execute(f"insert into {table} values {', '.join(f'({row})' for row in rows)}")
     uris = ", ".join(_quote(uri_of[path]) for path in paths)
     conn.execute(
         f"create view {view} as select * exclude ({FILE_NUMBER}), "
         f"[{uris}][{FILE_NUMBER} + 1] as {SOURCE_FILE} from {table}"
     )
-    # a line with the wrong number of fields is a reject (DuckDB lists one per extra field):
-    # Spark keeps it as a row with the line in _corrupt_record and its first fields split out
-    lines = conn.execute(
-        f"""
-        select distinct s.file_path, e.line, e.csv_line
-        from {rejects} as e join {scans} as s using (scan_id, file_id)
-        order by 1, 2
-        """
-    ).fetchall()
-    number = {path: index for index, path in enumerate(paths)}
-    rows = []
-    for path, _line, text in lines:
-        fields = next(csv.reader([text]), [])
-        padded = [*fields[: len(names)], *[None] * (len(names) - len(fields))]
-        rows.append(", ".join([*map(_literal, [*padded, text]), str(number[path])]))
-    if rows:
-        conn.execute(f"insert into {table} values {', '.join(f'({row})' for row in rows)}")
     return _held(session.table(view), [("view", view), ("table", table)])
 
 

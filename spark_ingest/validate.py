@@ -21,11 +21,13 @@ from pyspark.sql import functions as F
 from spark_ingest import contract as C
 
 TYPED_PREFIX = "t__"
-INTEGER_RE = r"^[+-]?[0-9]+$"
-DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
-DOUBLE_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-AMOUNT_RE = r"^[+-]?[0-9]+(\.[0-9]{1,2})?$"
+#: every pattern ends with ``\z`` (the end of the text), not ``$``: Java's ``$`` also matches
+#: before a final line break, so Spark took a quoted "4\n" for an integer, DuckDB's RE2 did not
+INTEGER_RE = r"^[+-]?[0-9]+\z"
+DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\z"
+TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\z"
+DOUBLE_RE = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\z"
+AMOUNT_RE = r"^[+-]?[0-9]+(\.[0-9]{1,2})?\z"
 BOOLEAN_TRUE = ("1", "true")
 BOOLEAN_VALUES = ("0", "1", "true", "false")
 ID_COLUMNS = ("rental_id", "user_id", "vehicle_id")
@@ -67,6 +69,13 @@ def _blank(value: Column) -> Column:
     return value.isNull() | (strip_whitespace(value) == F.lit(""))
 
 
+def trim_spaces(value: Column) -> Column:
+    """``value`` without leading/trailing ASCII spaces (U+0020) only: Spark's ``trim``.
+    ``F.trim`` is not that on DuckDB, whose ``trim`` also strips other spaces (U+00A0,
+    U+3000, ...); ``btrim`` with the space is ``trim(value, ' ')`` there."""
+    return F.btrim(value, F.lit(" "))
+
+
 def _try_cast(sql: str, sql_type: str) -> Column:
     """``try_cast(sql as sql_type)``, written in SQL: the same on Spark and sqlframe."""
     return F.expr(f"try_cast({sql} as {sql_type})")
@@ -74,17 +83,17 @@ def _try_cast(sql: str, sql_type: str) -> Column:
 
 def _matching(name: str, pattern: str, parse: Callable[[Column, str], Column]) -> Column:
     """``parse`` of raw column ``name`` when it matches ``pattern`` as it is, or else once
-    trimmed of spaces (``F.trim``); null otherwise. ``parse`` gets the value as a Column and
-    as SQL text (for :func:`_try_cast`).
+    trimmed of spaces (:func:`trim_spaces`); null otherwise. ``parse`` gets the value as a
+    Column and as SQL text (for :func:`_try_cast`).
 
     The untrimmed test comes first and the trimmed branch runs only for the rows it fails:
     almost no value has spaces to trim, and on DuckDB ``trim`` costs more than the test
     (about 1.2 s per 10M values, measured). The results are those of testing the trimmed
     value alone: no pattern here allows an outer space, so a value that matches as it is
     equals its trimmed self."""
-    raw, text = F.col(name), F.trim(F.col(name))
+    raw, text = F.col(name), trim_spaces(F.col(name))
     return F.when(raw.rlike(pattern), parse(raw, f"`{name}`")).when(
-        text.rlike(pattern), parse(text, f"trim(`{name}`)")
+        text.rlike(pattern), parse(text, f"trim(BOTH ' ' FROM `{name}`)")
     )
 
 
@@ -107,7 +116,7 @@ def parse_column(name: str, rule: str) -> Column:
             name, DATE_RE, lambda value, _: F.try_to_timestamp(value, fmt).cast("date")
         )
     if rule == C.BOOLEAN:
-        lowered = F.lower(F.trim(raw))
+        lowered = F.lower(trim_spaces(raw))
         return F.when(lowered.isin(*BOOLEAN_VALUES), lowered.isin(*BOOLEAN_TRUE))
     if rule == C.DOUBLE:
         return _matching(name, DOUBLE_RE, lambda _, sql: _try_cast(sql, "double"))
@@ -304,7 +313,7 @@ def _mark_duplicates(df: DataFrame, ds: C.Dataset) -> DataFrame:
     """The ranking window of :func:`_dedupe` over every row of ``df``."""
     clean = F.size("reason_codes") == 0
     window = Window.partitionBy(F.col(typed(ds.key)), clean).orderBy(
-        F.regexp_extract(F.col(C.SOURCE_FILE), r"([^/]*)$", 1).desc(),
+        F.regexp_extract(F.col(C.SOURCE_FILE), r"([^/]*)\z", 1).desc(),
         F.col(C.SOURCE_FILE).desc(),
         F.sha2(raw_record(ds), 256).asc(),
     )
