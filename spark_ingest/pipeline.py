@@ -177,13 +177,13 @@ def plan_run(
     state: IngestState | None, files: dict[str, list[str]], manifest: Manifest
 ) -> Plan | None:
     """The run's plan against the last ledger (see :mod:`spark_ingest.state`); None without
-    ``state``. An incremental run without a ledger runs as full; a full run forgets the store.
+    ``state``. An incremental run without a ledger runs as full. A full run parses every file
+    into new store folders and leaves the last ledger's alone (deleted once its own ledger is
+    written): if it fails, the next incremental run still finds them.
     """
     if state is None:
         return None
     ledger = _last_ledger(state, manifest, "raw")
-    if ledger is None:
-        state.forget_all()
     plan = state.plan(files[C.RENTAL_TRANSACTIONS.name], ledger, manifest.data["run_id"])
     state.fingerprint_dimensions(plan, {name: files[name] for name in DIMENSIONS})
     manifest.data["ingest"] = {
@@ -230,11 +230,12 @@ def parsed_rentals(
     a ``full`` run re-parses every file, an ``incremental`` run only new and changed ones."""
     ds = C.RENTAL_TRANSACTIONS
     for uri in plan.to_parse:
-        state.store(uri, parse_rentals(read_raw(spark, ds, [uri])))
-    state.forget(plan.removed)
+        state.store(uri, parse_rentals(read_raw(spark, ds, [uri])), plan)
+    # the folders of removed files (and of changed files' earlier bytes) are deleted when
+    # the ledger that no longer names them is written
     manifest.data["ingest"]["parsed"] = plan.to_parse
     log(logging.INFO, "ingest_plan", job=manifest.data["job"], **plan.summary())
-    return state.read_parsed(files)
+    return state.read_parsed(plan, files)
 
 
 class Checked(NamedTuple):
@@ -300,7 +301,7 @@ def checked_rentals(
             plan.segments = previous
             result = Checked(old, [], old.limit(0), [], sum_counts(stored_counts))
         else:
-            new = cache(check(state.read_parsed(plan.new)))
+            new = cache(check(state.read_parsed(plan, plan.new)))
             counts = count_rows(new, typed(ds.key))
             if key_ranges_disjoint(counts, stored_counts):
                 manifest.data["ingest"]["cross_run_keys"] = "key_ranges_disjoint"
@@ -444,6 +445,7 @@ def _plan_validated(
         plan.previous_segments = list(ledger["segments"])
         plan.previous_dimensions = ledger["dimensions"]
         plan.previous_partials = ledger["partials"]
+        plan.previous_published = ledger.get("published")
         seen = ledger.get("source_token")
         if seen == handover["token"]:  # the same handover again: nothing is new
             new: list[str] | None = []
@@ -595,11 +597,13 @@ class _Attempt:
     published: bool = False
 
     def discard(self) -> None:
-        """Free the attempt's cached frames and delete what it staged (never a publish)."""
+        """Free the attempt's cached frames and delete what it staged (never a publish: a
+        version is deleted after a publish only when that publish failed and put every table
+        back on its previous version)."""
         if self.inputs is not None:
             for frame in self.inputs.cached:
                 uncache(frame)
-        if self.publisher is not None and not self.published:
+        if self.publisher is not None and (not self.published or self.publisher.rolled_back):
             self.publisher.discard()
 
 
@@ -672,6 +676,8 @@ def _attempt(
         _hand_over(spark, args, manifest, state, attempt)
         return
     attempt.publisher = publisher = Publisher(spark, args.processed_root, job, run_id)
+    if inputs.plan is not None:
+        publisher.recorded = inputs.plan.previous_published
     with manifest.timed("compute_stage"):
         build_partials(state, inputs, partials, manifest)
         tables = compute(inputs)
@@ -698,6 +704,7 @@ def _attempt(
         published = publisher.publish()
     # last: a run that failed before this point leaves the previous ledger in place
     if state is not None:
+        inputs.plan.published = publisher.links()
         manifest.data["ledger"] = state.commit(inputs.plan, run_id)
     for table in JOB_TABLES[job]:
         manifest.add_output(table, rows[table], published[table])

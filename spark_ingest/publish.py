@@ -6,7 +6,10 @@ has been written does :meth:`Publisher.publish` swap the symlinks
 ``processed/<job>/<table> -> _versions/<version>/<table>``, each one atomically: a temporary
 symlink is created beside it and ``os.replace``-d over the old one, so a reader sees either
 the old or the new complete version, never a mix or a partial folder. The last
-:data:`KEEP_VERSIONS` versions are kept, older ones deleted.
+:data:`KEEP_VERSIONS` versions are kept, older ones deleted, except a version a table's link
+still names (or a temporary link of a publish still running). A publish that fails puts back
+every link it swapped and removes its temporary links; the run then deletes its version.
+Temporary links of a publisher that died are removed by the next publish.
 
 ``s3://`` roots: S3 has no atomic rename, so tables are staged under
 ``processed/<job>/_staging/<run_id>/<table>`` and, once all are written, copied over the table
@@ -22,11 +25,12 @@ expires ``_staging/`` after a day (a lifecycle rule per KPI job).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import shutil
 import time
-from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -51,13 +55,38 @@ KEEP_VERSIONS = 2
 PUBLISHING_MARKER = "_publishing"
 
 
+#: The temporary links of a local publish: ``.<table>.swap-<pid>`` and ``.<table>.undo-<pid>``
+_TEMP_LINK = re.compile(r"\..+\.(?:swap|undo)-([0-9]+)")
+
+
+def _process_alive(pid: int) -> bool:
+    """A process ``pid`` exists (this host: a local lake's publishers run on it)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by another user
+        return True
+    return True
+
+
 def is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file:")
 
 
 def local_path(uri: str) -> str:
-    """The filesystem path of a local path or ``file:`` URI."""
-    return urlparse(uri).path if uri.startswith("file:") else os.path.abspath(uri)
+    """The filesystem path of a local path or ``file:`` URI.
+
+    Hadoop gives local files as unencoded URIs (``file:/raw/rentals#2.csv``), so the prefix is
+    cut off rather than the URI parsed: a parser would end the path at a ``#`` or a ``?``.
+    """
+    if uri.startswith("file:"):
+        uri = uri[len("file:") :]
+        while uri.startswith("//"):  # file:///path, file://path
+            uri = uri[1:]
+    return os.path.abspath(uri)
 
 
 def write_table(df: DataFrame, uri: str, table: str) -> None:
@@ -143,6 +172,13 @@ class Publisher:
         self.job_root = join(to_uri(processed_root), job)
         self.local = is_local(self.job_root)
         self.staged: dict[str, str] = {}
+        #: a local publish failed and every link it had swapped was pointed back: the staged
+        #: version is shown by no table, so it can be discarded like a stage never published
+        self.rolled_back = False
+        #: table -> the version its link named when the job's ledger was last written
+        #: (:meth:`links`, kept by the ledger); None: not known. A local append stage adds
+        #: files beside the live ones only when the live table is that version
+        self.recorded: dict[str, str] | None = None
         #: table -> {"rewritten": [...], "appended": [...], "kept": n, "dropped": [...]} for
         #: partition-only stages
         self.partition_changes: dict[str, dict] = {}
@@ -177,7 +213,10 @@ class Publisher:
         into the new version:
 
         * ``appended`` (an append run: the table's rows of the new rentals only, every other
-          row unchanged) is written into its partitions beside every live file;
+          row unchanged) is written into its partitions beside every live file, when the live
+          table is the version the job's ledger recorded (:attr:`recorded`); else (a run that
+          published and failed before its ledger: the live files may hold those rows) as
+          without it;
         * without it, the partitions whose content differs from the live one are found by
           comparing fingerprints of both versions, and rewritten from ``df``.
 
@@ -259,6 +298,12 @@ class Publisher:
             return {e.name[len(prefix) :] for e in os.scandir(root) if e.name.startswith(prefix)}
 
         existing = folders(live)
+        note = None
+        if appended is not None and not self._live_is_recorded(table):
+            # a run published this table and failed before its ledger: the live files may
+            # hold the rows about to be appended, so compare the partitions instead
+            appended = None
+            note = "the live table is not the version the ledger names"
         if appended is not None:  # the new rows' files, then every live file beside them
             if not appended.isEmpty():
                 write_table(appended.select(*df.columns), uri, table)
@@ -279,10 +324,34 @@ class Publisher:
             for entry in os.scandir(os.path.join(live, folder)):
                 if entry.is_file():
                     link_or_copy(entry.path, os.path.join(uri, folder, entry.name))
+        if note is not None:
+            changes["note"] = note
         return {**changes, "found_by": found_by}
 
+    def _live_is_recorded(self, table: str) -> bool:
+        """The live link of local ``table`` names the version the job's ledger recorded."""
+        link = os.path.join(self.job_root, table)
+        return (
+            self.recorded is not None
+            and os.path.islink(link)
+            and self.recorded.get(table) == os.readlink(link)
+        )
+
+    def links(self) -> dict[str, str]:
+        """Local: table -> the version its link names (``_versions/<version>/<table>``), for
+        each table of the job folder; on an object store, nothing (a publish there rewrites
+        whole partitions, never adds files to live ones)."""
+        if not self.local or not os.path.isdir(self.job_root):
+            return {}
+        return {
+            entry.name: os.readlink(entry.path)
+            for entry in os.scandir(self.job_root)
+            if entry.is_symlink() and not entry.name.startswith((".", "_"))
+        }
+
     def discard(self) -> None:
-        """Delete everything this run staged (an attempt that failed before publishing)."""
+        """Delete everything this run staged (an attempt that failed before publishing, or
+        whose local publish failed and was rolled back: :attr:`rolled_back`)."""
         if self.local:
             shutil.rmtree(self.stage_root, ignore_errors=True)
         else:
@@ -304,15 +373,17 @@ class Publisher:
         if self.local:
             # 1) create every new link and every undo link first (the steps that need space),
             # 2) then swap with os.replace only; on failure, put back the undo links.
-            undo = {table: self._prepare(table) for table in self.staged}
+            undo: dict[str, str | None] = {}
             swapped: list[str] = []
             try:
+                for table in self.staged:
+                    undo[table] = self._prepare(table)
                 for table in self.staged:
                     os.replace(self._tmp(table, "swap"), os.path.join(self.job_root, table))
                     swapped.append(table)
                     published[table] = self.table_uri(table)
             except BaseException:
-                self._roll_back(swapped, undo)
+                self.rolled_back = self._roll_back(swapped, undo)
                 raise
             finally:
                 self._clean_temp_links()
@@ -395,8 +466,10 @@ class Publisher:
             self._link(self._tmp(table, "undo"), previous)
         return previous
 
-    def _roll_back(self, swapped: list[str], undo: dict[str, str | None]) -> None:
-        """Point every swapped link back at its previous target (or remove a new link)."""
+    def _roll_back(self, swapped: list[str], undo: dict[str, str | None]) -> bool:
+        """Point every swapped link back at its previous target (or remove a new link);
+        True when every one was put back (no table shows this run's version)."""
+        complete = True
         for table in reversed(swapped):
             link = os.path.join(self.job_root, table)
             try:
@@ -405,7 +478,8 @@ class Publisher:
                 else:
                     os.replace(self._tmp(table, "undo"), link)
             except OSError:  # pragma: no cover - best effort; the original error is raised
-                continue
+                complete = False
+        return complete
 
     def _clean_temp_links(self) -> None:
         for table in self.staged:
@@ -417,13 +491,31 @@ class Publisher:
                 except OSError:  # pragma: no cover - readers ignore names starting with "."
                     pass
 
+    def _live_versions(self) -> set[str]:
+        """The versions a table link points at, and those the temporary links of a publish
+        still running (its process alive) point at. Temporary links a dead process left
+        (killed mid-publish) are deleted: they name no version anyone reads."""
+        live = set()
+        for name in os.listdir(self.job_root):
+            path = os.path.join(self.job_root, name)
+            if not os.path.islink(path):
+                continue
+            if name.startswith("."):
+                temp = _TEMP_LINK.fullmatch(name)
+                if temp is None:
+                    continue  # not a table, nor a publish's link
+                if not _process_alive(int(temp.group(1))):
+                    with contextlib.suppress(OSError):  # readers ignore names starting with "."
+                        os.remove(path)
+                    continue
+            parts = os.path.normpath(os.readlink(path)).split(os.sep)
+            if len(parts) > 1 and parts[0] == VERSIONS_DIR:
+                live.add(parts[1])
+        return live
+
     def _prune_versions(self) -> None:
         base = os.path.join(self.job_root, VERSIONS_DIR)
-        live = {
-            os.path.normpath(os.readlink(os.path.join(self.job_root, name))).split(os.sep)[1]
-            for name in os.listdir(self.job_root)
-            if os.path.islink(os.path.join(self.job_root, name))
-        }
+        live = self._live_versions()
         versions = sorted(
             (entry for entry in os.scandir(base) if entry.is_dir()),
             key=lambda entry: entry.stat().st_mtime,

@@ -11,35 +11,44 @@ of it.
 All live under ``processed/<job>/_state/`` (a leading ``_``: crawlers and readers skip it)::
 
     _state/ledger.json                              every processed raw rentals file
-    _state/rentals_parsed/file_id=<id>/*.parquet    parse_rentals() output of that one file,
-                                                    raw values its typed ones give back left out
+    _state/rentals_parsed/file_id=<id>.<run>/*.parquet
+                                                    parse_rentals() output of that one file
+                                                    (its bytes as of that run), raw values its
+                                                    typed ones give back left out
     _state/rentals_checked/segment=<run>/*.parquet  checked rows (compact frame) of one run
     _state/partials/run=<run>/<name>/*.parquet      the job's partial aggregates after a run
     _state/dimensions/<dataset>/run=<run>/*.parquet validated rows (compact) of a dimension
 
 The **ledger** records, per raw file: path, size, checksum (:func:`fingerprint`: SHA-256 of the
 bytes, or an object store's own: S3A's ETag, or the checksum S3 keeps for an object), the id of
-its folder in the store and the run that parsed it. The entry also keeps the file's ``stat`` (a
-local file: size, modification and change times in nanoseconds, inode; an object: size and
-modification time) and when it was hashed: a later run reuses the recorded checksum of a file
-whose stat is the same, as ``git`` and ``make`` trust a file's times, so a daily run reads its
-new files and not the whole history (:meth:`IngestState.fingerprint_rentals`). Writing a local
-file's bytes sets its change time, which (unlike the modification time) no file tool can set
-back, so a file rewritten in place, even with its size and modification time restored, is
-hashed again; uploading an object sets its modification time. A file changed within
-:data:`RACY_NS` of being hashed is hashed again (the clock may not have moved). A
-``--mode full`` run fingerprints every file. On S3 a file delivered again with the same bytes
-(a new object, with a new modification time) is fingerprinted again and found unchanged.
+the file, the store folder of its rows (``stored``) and the run that parsed it. The entry also
+keeps the file's ``stat`` (a local file: size, modification and change times in nanoseconds,
+inode; an object: size and modification time) and when it was hashed: a later run reuses the
+recorded checksum of a file whose stat is the same, as ``git`` and ``make`` trust a file's
+times, so a daily run reads its new files and not the whole history
+(:meth:`IngestState.fingerprint_rentals`). Writing a local file's bytes sets its change time,
+which (unlike the modification time) no file tool can set back, so a file rewritten in place,
+even with its size and modification time restored, is hashed again; uploading an object sets
+its modification time. A file changed within :data:`RACY_NS` of being hashed is hashed again
+(the clock may not have moved). A ``--mode full`` run fingerprints every file. On S3 a file
+delivered again with the same bytes (a new object, with a new modification time) is
+fingerprinted again and found unchanged.
 A run plans against the ledger (:meth:`IngestState.plan`):
 
 * a file not in the ledger is **new**: parsed once and stored;
 * a file with the same path and checksum is **unchanged**: skipped, its stored rows are reused;
-* a file with the same path and another checksum is **changed**: parsed again, and its folder
-  is overwritten, so its earlier rows are replaced (never counted twice);
-* a ledger file no longer in the raw folder is **removed**: its folder is deleted.
+* a file with the same path and another checksum is **changed**: parsed again into a new
+  folder of this run, which the new ledger names instead of the old one, so its earlier rows
+  are replaced (never counted twice);
+* a ledger file no longer in the raw folder is **removed**: the new ledger names no folder of it.
 
-An unchanged file whose stored folder is missing (deleted by hand, or by a full run that then
-failed) counts as changed: it is parsed again.
+A folder is written once and never overwritten: the folder a committed ledger names holds the
+rows of the bytes that ledger accepted, even after a failed run parsed other bytes of the file
+(and the file was then put back as it was).
+
+An unchanged file whose stored folder is missing (deleted by hand) counts as changed: it is
+parsed again. A full run parses every file into new folders and leaves the last ledger's as
+they are until its own ledger is written.
 
 The ledger also records the dimension files' fingerprints, a digest of the validation rules,
 the transforms and the job's own module (:func:`rules_version`), and the Spark version and
@@ -81,7 +90,12 @@ partials of all the earlier days.
 
 The ledger is written only after the job's tables are published: a run that fails leaves the
 previous ledger (and the state it names), and the next run parses the same files again.
-Folders the new ledger does not name are deleted when it is written.
+Folders the new ledger does not name (store folders included) are deleted when it is written.
+It also records which version each local table's link named (``published``): a run that
+published and then failed before its ledger leaves live tables the ledger does not name, and
+the next run then compares the fact's partitions with what they should hold rather than add
+its new rows beside live files that may already hold them
+(:meth:`spark_ingest.publish.Publisher.stage`).
 
 Stored state that cannot be read (a truncated or corrupt Parquet file: a crashed writer, a
 hand-edited folder) does not need a hand-made ``--mode full`` run: the incremental run that
@@ -155,9 +169,15 @@ def rules_version(job: str | None = None) -> str:
 
 
 def file_id(uri: str) -> str:
-    """The store folder of a raw file: derived from its path, so a changed file at the same
-    path overwrites its own folder."""
+    """The id of a raw file (its store folders are ``file_id=<id>.<run>``): derived from its
+    path."""
     return hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16]
+
+
+def stored_folder(uri: str, entry: dict | None) -> str:
+    """The store folder (under ``rentals_parsed/``) a ledger ``entry`` of raw file ``uri``
+    names; ``file_id=<id>`` for an entry without one (written before entries named it)."""
+    return (entry or {}).get("stored") or f"file_id={file_id(uri)}"
 
 
 def fingerprint(spark: SparkSession, uri: str) -> tuple[int, str]:
@@ -355,6 +375,12 @@ class Plan:
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     previous_token: str | None = None
     source_token: str | None = None
+    #: table -> the version a local table's link named when the ledger was written (last run
+    #: / this run; :meth:`spark_ingest.publish.Publisher.links`). A run that published and
+    #: then failed before its ledger leaves a live table the last ledger does not name: the
+    #: next run must not add its new rows beside that table's files (they may hold them).
+    previous_published: dict[str, str] | None = None
+    published: dict[str, str] = field(default_factory=dict)
 
     def append_blocker(self) -> str | None:
         """Why this run must recheck every stored row (None: appending is exact)."""
@@ -409,8 +435,11 @@ class IngestState:
         marker = f"/{self.job}/{STATE_DIR}/"
         return next((line.strip()[:2000] for line in message.splitlines() if marker in line), None)
 
-    def parsed_uri(self, uri: str) -> str:
-        return join(self.parsed_root, f"file_id={file_id(uri)}")
+    def parsed_uri(self, uri: str, entry: dict | None = None) -> str:
+        """The store folder of raw file ``uri``'s parsed rows: the one its ledger ``entry``
+        names (``stored``), else ``file_id=<id>`` (a ledger written before entries named it,
+        or an entry not stored yet)."""
+        return join(self.parsed_root, stored_folder(uri, entry))
 
     def read_ledger(self) -> dict | None:
         """The last committed ledger, or None (no successful run yet, or state wiped)."""
@@ -461,12 +490,13 @@ class IngestState:
                 plan.new.append(uri)
             elif before["checksum"] != checksum or before["size"] != size:
                 plan.changed.append(uri)
-            elif not self._exists(self.parsed_uri(uri)):
+            elif not self._exists(self.parsed_uri(uri, before)):
                 log(logging.WARNING, "parsed_store_missing", file=uri, effective="parse again")
                 plan.changed.append(uri)
             else:
                 plan.unchanged.append(uri)
                 entry["run_id"] = before["run_id"]
+                entry["stored"] = stored_folder(uri, before)
                 plan.entries[uri] = entry
                 continue
             entry["run_id"] = run_id
@@ -480,6 +510,7 @@ class IngestState:
             plan.previous_dimension_counts = ledger["dimension_counts"]
             plan.previous_segment_counts = ledger["segment_counts"]
             plan.previous_token = ledger.get("token")
+            plan.previous_published = ledger.get("published")
         return plan
 
     def fingerprint_rentals(self, uri: str, before: dict | None, plan: Plan) -> dict:
@@ -608,6 +639,11 @@ class IngestState:
                 fs.delete(status.getPath(), True)
 
     def _prune_unlisted(self, plan: Plan) -> None:
+        if plan.inputs == "raw":  # a KPI job reading validated inputs keeps no store
+            self._prune(
+                self.parsed_root,
+                {stored_folder(uri, entry) for uri, entry in plan.entries.items()},
+            )
         self._prune(self.checked_root, {f"segment={segment}" for segment in plan.segments})
         self._prune(self.partials_root, {f"run={folder}" for folder in plan.partials})
         for dataset in plan.dimensions:
@@ -616,25 +652,31 @@ class IngestState:
                 join(self.root, DIMENSIONS_DIR, dataset), {f"run={folder}"} if folder else set()
             )
 
-    def store(self, uri: str, parsed: DataFrame) -> None:
-        """Write one file's parsed rows to its folder (replacing an earlier version), without
-        the raw values their typed values give back
-        (:func:`~spark_ingest.validate.drop_canonical_raw`)."""
+    def store(self, uri: str, parsed: DataFrame, plan: Plan) -> None:
+        """Write one file's parsed rows, without the raw values their typed values give back
+        (:func:`~spark_ingest.validate.drop_canonical_raw`), to a new folder of this run
+        (``file_id=<id>.<run>``), named by the file's entry in ``plan``. The folder the last
+        ledger names is left as it is: a run that fails keeps the rows of the bytes that
+        ledger accepted, whatever the file holds when the next run reads it."""
+        fid = file_id(uri)
+        name = self._free_name(
+            plan.run_id, lambda run: join(self.parsed_root, f"file_id={fid}.{run}")
+        )
+        folder = f"file_id={fid}.{name}"
         slim = validate.drop_canonical_raw(parsed, contract.RENTAL_TRANSACTIONS)
-        slim.write.mode("overwrite").parquet(self.parsed_uri(uri))
+        slim.write.mode("overwrite").parquet(join(self.parsed_root, folder))
+        plan.entries[uri]["stored"] = folder
 
     def forget_all(self) -> None:
         """Empty the store (a full run parses every file again)."""
         fs, path = _fs_and_path(self.spark, self.parsed_root)
         fs.delete(path, True)
 
-    def forget(self, uris: list[str]) -> None:
-        for uri in uris:
-            fs, path = _fs_and_path(self.spark, self.parsed_uri(uri))
-            fs.delete(path, True)
-
-    def read_parsed(self, files: list[str]) -> DataFrame:
-        return self.spark.read.parquet(*[self.parsed_uri(uri) for uri in files])
+    def read_parsed(self, plan: Plan, files: list[str]) -> DataFrame:
+        """The stored parsed rows of ``files``: the folders their ``plan`` entries name."""
+        return self.spark.read.parquet(
+            *[self.parsed_uri(uri, plan.entries.get(uri)) for uri in files]
+        )
 
     def commit(self, plan: Plan, run_id: str) -> str:
         """Write the ledger (temporary file, then rename over the old one)."""
@@ -661,6 +703,7 @@ class IngestState:
             "inputs": plan.inputs,
             "token": plan.token,
             "source_token": plan.source_token,
+            "published": plan.published,
         }
         text = json.dumps(ledger, indent=2, sort_keys=True)
         write_text(self.spark, self.ledger_uri, text, run_id)

@@ -202,6 +202,10 @@ def test_fault_disk_full_after_first_table_swapped(fault_lake, tmp_path, record_
     )
     for table in after:
         assert after[table]["rows"] == before[table]["rows"], table
+    # the failed publish put every link back, so its version and temporary links are gone
+    job_root = lake / "data" / "processed" / S.JOB
+    assert not (job_root / "_versions" / "enospc-2").exists(), "the failed version leaked"
+    assert not [p.name for p in job_root.iterdir() if p.name.startswith(".")], "temp links left"
 
 
 @pytest.mark.reliability(kind="fault")

@@ -307,3 +307,162 @@ def test_incremental_steps_equal_a_full_recomputation(spark, tmp_path: Path, mon
     assert_cross_run_keys(step, "joined")
     assert read_ledger(lake)["segment_counts"]["step-6"]["valid_keys"] == [between[0]] * 2
     assert_equals_full_run(spark, lake, "step-6", tmp_path)
+
+
+def _raw_rentals(lake: Path) -> tuple[list[str], Decimal]:
+    """Every rental id in the raw rentals files, and the sum of their amounts (the CSV text
+    itself, no job code)."""
+    ids, amount = [], Decimal(0)
+    for path in sorted((lake / RENTALS_DIR).iterdir()):
+        header, *lines = path.read_text().splitlines()
+        columns = header.split(",")
+        for line in lines:
+            values = dict(zip(columns, line.split(","), strict=True))
+            ids.append(values["rental_id"])
+            amount += Decimal(values["total_amount"])
+    return ids, amount
+
+
+def _run_vlp(spark, lake: Path, run_id: str) -> tuple[int, dict]:
+    """Run vehicle_location_performance incrementally; (exit code, manifest)."""
+    from spark_ingest.submit import job_args
+
+    code = vlp.main(job_args(lake, run_id, "incremental"), session=spark)
+    path = lake / "runs" / run_id / "manifests" / f"{vlp.JOB}.json"
+    return code, json.loads(path.read_text())
+
+
+def _published(spark, lake: Path) -> tuple[int, int, int, Decimal, Decimal]:
+    """The live fact's rows, distinct rental ids and amounts' sum, and the vehicle type KPIs'
+    total transactions and revenue: (rows, ids, transactions, revenue, fact amount)."""
+    fact = spark.read.parquet(str(lake / FACT_DIR))
+    kpis = spark.read.parquet(str(lake / "data/processed" / vlp.JOB / "vehicle_type_performance"))
+    totals = kpis.agg(
+        {"total_transactions_by_vehicle_type": "sum", "total_revenue_by_vehicle_type": "sum"}
+    ).first()
+    return (
+        fact.count(),
+        fact.select("rental_id").distinct().count(),
+        totals["sum(total_transactions_by_vehicle_type)"],
+        Decimal(str(totals["sum(total_revenue_by_vehicle_type)"])),
+        Decimal(str(fact.agg({"total_amount": "sum"}).first()[0])),
+    )
+
+
+def _fail_commit_once(monkeypatch) -> list[str]:
+    """The next ledger write fails (disk full) after the tables were published; the list
+    gets the run id it failed for. Later writes work."""
+    from spark_ingest import state as state_module
+
+    real_commit, failures = state_module.IngestState.commit, []
+
+    def commit_once_failing(self, plan, run_id):
+        if not failures:
+            failures.append(run_id)
+            raise OSError(28, "No space left on device (writing the ledger)")
+        return real_commit(self, plan, run_id)
+
+    monkeypatch.setattr(state_module.IngestState, "commit", commit_once_failing)
+    return failures
+
+
+@pytest.mark.timeout(600)
+def test_a_run_that_published_but_lost_its_ledger_is_not_appended_twice(
+    spark, tmp_path: Path, monkeypatch
+) -> None:
+    """A run that published its tables and then failed writing its ledger leaves the live
+    fact holding the new file's rows while the ledger still calls the file new: the next
+    append run must not add them beside the live files again."""
+    lake = tmp_path / "lake"
+    sizes = DimensionSizes(vehicles=10, locations=4, users=20)
+    generate(lake, 60, seed=3, days=2, split="daily", sizes=sizes)
+
+    assert _run_vlp(spark, lake, "r1")[0] == 0
+    append_day(lake, date(2024, 1, 3), 20)
+    failures = _fail_commit_once(monkeypatch)
+    code, manifest = _run_vlp(spark, lake, "r2")
+    assert (code, failures) == (1, ["r2"])
+    assert manifest["ingest"]["check"]["path"] == "append"
+    assert read_ledger(lake)["run_id"] == "r1"  # the tables show r2, the ledger is r1's
+
+    code, manifest = _run_vlp(spark, lake, "r3")
+    assert code == 0, manifest["error"]
+    assert manifest["ingest"]["check"]["path"] == "append"  # the ledger still names r1's files
+    ids, amount = _raw_rentals(lake)
+    assert len(ids) == len(set(ids)) == 80  # 60 + 20 generated, all valid and distinct
+    assert _published(spark, lake) == (80, 80, 80, amount, amount)
+    assert manifest["partitions"][RENTALS_FACT]["found_by"] == "fingerprints"
+
+    # the ledger now names the live version: the next day is appended beside its files
+    append_day(lake, date(2024, 1, 4), 10)
+    code, manifest = _run_vlp(spark, lake, "r4")
+    assert code == 0, manifest["error"]
+    assert manifest["partitions"][RENTALS_FACT]["found_by"] == "appended_rows"
+    ids, amount = _raw_rentals(lake)
+    assert _published(spark, lake) == (90, 90, 90, amount, amount)
+
+
+@pytest.mark.timeout(600)
+def test_the_store_keeps_the_rows_of_the_bytes_the_ledger_accepted(
+    spark, tmp_path: Path, monkeypatch
+) -> None:
+    """A run that parses a file's changed bytes and fails before its ledger, then the file's
+    original bytes put back: the next run finds the file unchanged and must use the rows of
+    those bytes, not the failed run's."""
+    lake = tmp_path / "lake"
+    sizes = DimensionSizes(vehicles=10, locations=4, users=20)
+    generate(lake, 60, seed=5, days=2, split="daily", sizes=sizes)
+    assert _run_vlp(spark, lake, "r1")[0] == 0
+    ids, amount = _raw_rentals(lake)
+    assert len(set(ids)) == 60
+    assert _published(spark, lake) == (60, 60, 60, amount, amount)
+
+    day = sorted((lake / RENTALS_DIR).iterdir())[-1]
+    original = day.read_text()
+    header, *lines = original.splitlines()
+    column = header.split(",").index("total_amount")
+    edited = []
+    for line in lines:  # every amount of the day one unit higher
+        values = line.split(",")
+        values[column] = str(Decimal(values[column]) + 1)
+        edited.append(",".join(values))
+    day.write_text("\n".join([header, *edited]) + "\n")
+    failures = _fail_commit_once(monkeypatch)
+    code, manifest = _run_vlp(spark, lake, "r2")
+    assert (code, failures) == (1, ["r2"])
+    assert manifest["ingest"]["files"]["changed"] == 1
+    assert _published(spark, lake)[4] == amount + len(edited)  # r2's tables are live
+
+    day.write_text(original)  # the operator puts the accepted bytes back
+    # and a user arrives: the dimensions changed, so every stored parsed row is checked again
+    users = lake / USERS_CSV
+    last = users.read_text().splitlines()[-1].split(",")
+    with users.open("a") as handle:
+        handle.write(",".join(["U_EXTRA", *last[1:]]) + "\n")
+    code, manifest = _run_vlp(spark, lake, "r3")
+    assert code == 0, manifest["error"]
+    assert manifest["ingest"]["files"] == {"new": 0, "changed": 0, "unchanged": 2, "removed": 0}
+    assert manifest["ingest"]["check"]["path"] == "recheck"
+    assert _published(spark, lake) == (60, 60, 60, amount, amount)
+
+
+@pytest.mark.timeout(600)
+def test_raw_file_names_with_url_characters_run_incrementally(spark, tmp_path: Path) -> None:
+    """Hadoop lists local files as unencoded URIs: a raw file named with a ``#`` or a space is
+    fingerprinted, parsed and, unchanged, skipped by the next run."""
+    lake = tmp_path / "lake"
+    sizes = DimensionSizes(vehicles=10, locations=4, users=20)
+    generate(lake, 40, seed=9, days=2, split="daily", sizes=sizes)
+    first, second = sorted((lake / RENTALS_DIR).iterdir())
+    first.rename(first.with_name("rentals#1.csv"))
+    second.rename(second.with_name("rentals 2.csv"))
+    ids, amount = _raw_rentals(lake)
+    assert len(set(ids)) == 40
+
+    code, manifest = _run_vlp(spark, lake, "r1")
+    assert code == 0, manifest["error"]
+    assert _published(spark, lake) == (40, 40, 40, amount, amount)
+    code, manifest = _run_vlp(spark, lake, "r2")
+    assert code == 0, manifest["error"]
+    assert manifest["ingest"]["files"] == {"new": 0, "changed": 0, "unchanged": 2, "removed": 0}
+    assert _published(spark, lake) == (40, 40, 40, amount, amount)

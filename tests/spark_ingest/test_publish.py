@@ -218,6 +218,8 @@ def test_partition_only_stage_of_appended_rows_adds_files_beside_the_live_ones(s
     before = inodes()
     new = [("c", 3, "2024-01-02"), ("d", 4, "2024-01-03")]
     second = Publisher(spark, str(root), "job", "run2")
+    second.recorded = first.links()  # what the job's ledger recorded after run1's publish
+    assert second.recorded == {table: os.path.join("_versions", "run1", table)}
     whole = fact_frame(spark, [*rows, *new])
     assert second.stage(table, whole, True, appended=fact_frame(spark, new)) == 4
     assert second.partition_changes[table] == {
@@ -237,7 +239,16 @@ def test_partition_only_stage_of_appended_rows_adds_files_beside_the_live_ones(s
 
     # nothing new (an append run without new rentals): every live file, nothing written
     third = Publisher(spark, str(root), "job", "run3")
+    third.recorded = run2_links = second.links()
     assert third.stage(table, whole, True, appended=fact_frame(spark, new).limit(0)) == 4
     assert third.partition_changes[table]["appended"] == []
     third.publish()
     assert inodes() == after
+
+    # the live version (run3) is not the one the ledger recorded (run2: run3 published, then
+    # failed before its ledger): the new rows may be live already, so partitions are compared
+    fourth = Publisher(spark, str(root), "job", "run4")
+    fourth.recorded = run2_links
+    assert fourth.stage(table, whole, True, appended=fact_frame(spark, new)) == len(rows + new)
+    assert fourth.partition_changes[table]["found_by"] == "fingerprints"
+    assert fourth.partition_changes[table]["rewritten"] == []  # run3 holds every row once

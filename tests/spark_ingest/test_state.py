@@ -61,7 +61,7 @@ def test_plan_classifies_files_against_the_ledger(spark, tmp_path: Path) -> None
     assert second.entries[c]["run_id"] == "run-2"
     assert second.summary() == {"new": 1, "changed": 1, "unchanged": 1, "removed": 1}
 
-    # an unchanged file whose stored rows are gone (a failed full run deleted the store) is
+    # an unchanged file whose stored rows are gone (deleted by hand) is
     # parsed again
     Path(state.parsed_uri(b)).rmdir()
     third = state.plan([b, c, d], ledger, "run-3")
@@ -119,6 +119,32 @@ def test_a_local_file_is_hashed_again_only_when_its_stat_changed(
     read.clear()
     assert state.plan([a], ledger, "run-4").unchanged == [a]
     assert read == [a]
+
+
+def test_raw_files_named_with_url_characters_are_fingerprinted(spark, tmp_path: Path) -> None:
+    """Hadoop lists local files as unencoded ``file:`` URIs: a ``#``, a ``?`` or a space in a
+    raw file's name is part of its path, not the start of a fragment or a query."""
+    from spark_ingest.io import list_input_files
+    from spark_ingest.publish import local_path
+
+    raw = tmp_path / "raw"
+    texts = {"rentals#2.csv": "h\n1\n", "rentals?3.csv": "h\n22\n", "rentals 4.csv": "h\n333\n"}
+    for name, text in texts.items():
+        _file(raw / name, text)
+    listed = list_input_files(spark, "rental_transactions", str(raw))
+    assert sorted(local_path(uri) for uri in listed) == sorted(str(raw / n) for n in texts)
+    assert local_path(f"file://{raw}/a b#c?d.csv") == f"{raw}/a b#c?d.csv"
+
+    state = S.IngestState(spark, str(tmp_path / "processed"), "job")
+    plan = state.plan(listed, None, "run-1")
+    assert sorted(plan.new) == sorted(listed)
+    for uri in listed:
+        text = texts[os.path.basename(local_path(uri))]
+        assert plan.entries[uri]["size"] == len(text)
+        assert (
+            plan.entries[uri]["checksum"] == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+        )
+        assert plan.entries[uri]["stat"]["inode"] == os.stat(local_path(uri)).st_ino
 
 
 def test_a_new_segment_never_overwrites_an_existing_folder(spark, tmp_path: Path) -> None:
