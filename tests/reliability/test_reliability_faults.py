@@ -38,6 +38,8 @@ SITECUSTOMIZE = textwrap.dedent(
     _UNDER = os.environ.get("CORPUS_ENOSPC_UNDER")
     _MARK = os.environ.get("CORPUS_ENOSPC_MARK")
     _SKIP = int(os.environ.get("CORPUS_ENOSPC_SKIP", "0"))
+    _ONLY = set(filter(None, os.environ.get("CORPUS_ENOSPC_ONLY", "").split(",")))
+    _TIMES = int(os.environ.get("CORPUS_ENOSPC_TIMES", "0"))  # 0: every call after the skip
     _calls = [0]
 
     def _hit(path):
@@ -47,8 +49,10 @@ SITECUSTOMIZE = textwrap.dedent(
             return False
 
     def _fail(name, paths):
+        if _ONLY and name not in _ONLY:
+            return
         _calls[0] += 1
-        if _calls[0] <= _SKIP:
+        if _calls[0] <= _SKIP or (_TIMES and _calls[0] > _SKIP + _TIMES):
             return
         with _ORIG_OPEN(_MARK, "a") as fh:
             fh.write(f"{name} {paths}\\n")
@@ -147,7 +151,13 @@ def test_fault_sigkill_mid_write(fault_lake, record_property):
     )
 
 
-def _enospc_env(tmp_path: Path, lake: Path, skip: int) -> tuple[dict, Path]:
+def _enospc_env(
+    tmp_path: Path, lake: Path, skip: int, only: tuple[str, ...] = (), times: int = 0
+) -> tuple[dict, Path]:
+    """The environment of a job whose file operations under ``processed/<job>/`` fail with
+    ENOSPC after ``skip`` of them succeeded (counting only the calls named in ``only``:
+    symlink, replace, rename, link, open; every one when empty), ``times`` times (0: every
+    later call)."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -157,6 +167,8 @@ def _enospc_env(tmp_path: Path, lake: Path, skip: int) -> tuple[dict, Path]:
         "CORPUS_ENOSPC_UNDER": str((lake / "data" / "processed" / S.JOB).resolve()),
         "CORPUS_ENOSPC_MARK": str(mark),
         "CORPUS_ENOSPC_SKIP": str(skip),
+        "CORPUS_ENOSPC_ONLY": ",".join(only),
+        "CORPUS_ENOSPC_TIMES": str(times),
     }
     return env, mark
 
@@ -187,9 +199,13 @@ def test_fault_disk_full_after_first_table_swapped(fault_lake, tmp_path, record_
     """ENOSPC on the second table's swap: the job's tables must not end up from two versions."""
     lake = fault_lake["lake"]
     before = S.published_state(lake, S.JOB)
-    env, mark = _enospc_env(tmp_path, lake, skip=2)  # symlink + replace of table 1 succeed
+    # only the swaps count: the first table's os.replace succeeds, the second one's fails
+    # once (the rollback's renames need no space)
+    env, mark = _enospc_env(tmp_path, lake, skip=1, only=("replace",), times=1)
     proc = S.run_job(S.JOB, lake, "enospc-2", env=env)
     assert mark.exists(), f"the ENOSPC injection never fired\n{S.tail(proc)}"
+    (hit,) = mark.read_text().splitlines()
+    assert hit.startswith("replace ") and ".swap-" in hit, f"not a table swap: {hit}"
     assert proc.returncode != 0, S.tail(proc)
     after = S.published_state(lake, S.JOB)
     record_property("rows_lost", _rows_lost(before, after))
