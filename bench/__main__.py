@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         md_path, json_path = write_report(report, args.results_dir.resolve())
         sys.stdout.write(render_markdown(report))
         print(f"\nsaved {md_path} and {json_path}", file=sys.stderr)
-        return 0
+        return 1 if mismatched(report) else 0
     config = BenchConfig(
         transactions=args.transactions,
         repeats=args.repeats,
@@ -83,7 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(render_markdown(report))
     print(f"\nsaved {md_path} and {json_path}", file=sys.stderr)
     failed = [side for side, data in report["sides"].items() if data["status"] == "failed"]
-    return 1 if failed else 0
+    return 1 if failed or mismatched(report) else 0
+
+
+def mismatched(report: dict) -> bool:
+    """Whether the sides disagree on the overall totals (printed to stderr); the README of
+    the bench says they must agree."""
+    mismatches = report["correctness"].get("mismatches", [])
+    for line in mismatches:
+        print(line, file=sys.stderr)
+    return bool(mismatches)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The `make bench` harness: every side on the same input, in one invocation.
 
-Sides (each runs both KPI jobs, each job as its own process, ``repeats`` times, interleaved so
-that machine noise spreads over all sides; the project sides run ``validate_inputs`` first and
-the KPI jobs with ``--inputs validated``, as a pipeline run does):
+Sides (each runs both KPI jobs ``repeats`` times, interleaved so that machine noise spreads
+over all sides; the project sides run ``validate_inputs`` first and the KPI jobs with
+``--inputs validated``, as a pipeline run does; the references start one process per job, a
+project side runs its three jobs in one driver process per repeat):
 
 * ``baseline``: the seed-style PySpark scripts in ``bench/baseline/`` (``spark-submit``, local[2]);
 * ``project``: the project's jobs through ``spark_ingest.submit.submit_job`` (spark engine),
@@ -11,17 +12,25 @@ the KPI jobs with ``--inputs validated``, as a pipeline run does):
 * ``project_duckdb``: the same jobs with ``--engine duckdb`` (only when the jobs accept it),
   also in one driver process per repeat;
 * ``duckdb_sql``: the hand-written DuckDB SQL reference (``bench/duckdb_reference.py``);
-* ``incremental``: a full run over 99% of the rentals (untimed), then an incremental run that
-  adds the remaining 1% (timed); only when the jobs accept ``--mode incremental``.
+* ``incremental``: an untimed ``--mode full`` run, then a timed ``--mode incremental`` run
+  after 1% more rentals arrive as a new file; only when the jobs accept ``--mode incremental``.
+  On a generated input (:func:`make_increment`) ``carrental.generate.append_day`` adds a new
+  day of 1% MORE rentals: the full run reads the N rentals every side reads and the timed run
+  ends at 1.01 N, against the project side's full run over N (a conservative comparison).
+  Without a generator manifest the last 1% of the rentals are split off instead: the full run
+  reads 99% and the timed run ends at the same N. A timed run whose manifest (or log) shows
+  that it ran as a full run is a failed repeat, as is a repeat whose set-up run failed.
 
-Per side and job it reports the medians of wall time, CPU time and peak RSS (see
-:mod:`bench.measure`) and the ratio of each to the baseline, plus a side-by-side check of the
-overall revenue and transaction count each side computed.
+Per side and job it reports the medians of wall time, CPU time and peak RSS over the
+successful repeats (see :mod:`bench.measure`) and the ratio of each to the baseline, plus a
+side-by-side check of the overall revenue and transaction count each side computed: a
+disagreement is a ``MISMATCH`` line in the report and a non-zero exit of ``python -m bench``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
 import gzip
 import json
@@ -30,20 +39,29 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 
 from bench.measure import Measurement, measure
 from spark_ingest import jvm_archive
-from spark_ingest.layout import DATASETS, JOBS, RAW_PREFIX, VALIDATE_JOB, processed_uri
+from spark_ingest.layout import (
+    DATASETS,
+    JOBS,
+    RAW_PREFIX,
+    RUNS_PREFIX,
+    VALIDATE_JOB,
+    processed_uri,
+)
 from spark_ingest.local_driver import LocalDriver
-from spark_ingest.submit import DRIVER_MEMORY
+from spark_ingest.submit import DRIVER_MEMORY, kill_tree
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -57,11 +75,18 @@ INCREMENT_FRACTION = 0.01
 DELTA_FILE = "rentals_zz_bench_delta.csv"
 GENERATOR_MANIFEST = "generator_manifest.json"
 PARKED_DIR = "_bench_delta"
-#: Log lines showing that a job accepted an option but did not really run it: the side is then
-#: reported as not supported (instead of timing something else under its name).
-UNSUPPORTED_MARKERS: dict[str, tuple[str, ...]] = {
-    "incremental": ("mode_fallback",),
-}
+#: Log events of a job asked for ``--mode incremental`` that ran as a full run instead
+#: (``spark_ingest.pipeline``: no usable ledger, a stored state it could not read and retried
+#: in full, or an engine without incremental state). Only read when the job left no manifest:
+#: its manifest's ``mode`` is the mode that ran (see :func:`not_incremental`).
+FULL_RUN_EVENTS: tuple[str, ...] = ("mode_first_run", "state_unreadable", "mode_engine_full")
+#: what :func:`make_increment` returns as its ``how`` when it appended a generated day
+APPEND_HOW = "carrental.generate.append_day"
+#: the repeats per side the performance issue asks for
+MIN_REPEATS = 3
+#: money: sides differ when their revenues differ by more than this fraction (the baseline sums
+#: a float: $0.34 off at 10M rentals and $635M) or than half a cent
+REVENUE_REL_TOLERANCE = 1e-8
 LOG_TAIL_CHARS = 2000
 
 BASELINE = "baseline"
@@ -258,12 +283,16 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def make_increment(lake: Path, fraction: float = INCREMENT_FRACTION) -> tuple[Path, int, str]:
+def make_increment(
+    lake: Path, fraction: float = INCREMENT_FRACTION, dirty_fraction: float = 0.0
+) -> tuple[Path, int, str]:
     """Create the +``fraction`` rentals file for the incremental side and park it outside raw.
 
     With a generator manifest in the lake, ``carrental.generate.append_day`` writes a new day of
-    rentals (the realistic case: a new daily file). Otherwise the last rows of the rentals are
-    split off into a delta file. Returns (parked path, rows, how).
+    rentals (the realistic case: a new daily file), ``fraction`` more than the lake holds, with
+    ``dirty_fraction`` defects as the bench's input. Otherwise the last rows of the rentals are
+    split off into a delta file. Returns (parked path, rows, how); ``how`` starts with
+    :data:`APPEND_HOW` in the first case.
     """
     rentals = count_rentals(lake / RAW_PREFIX)
     rows = max(1, round(rentals * fraction))
@@ -276,14 +305,57 @@ def make_increment(lake: Path, fraction: float = INCREMENT_FRACTION) -> tuple[Pa
             days = [first + timedelta(days=int(manifest["arguments"]["days"]) - 1)]
             days += [date.fromisoformat(a["day"]) for a in manifest.get("appends", [])]
             day = max(days) + timedelta(days=1)
-            append_day(lake, day, rows)
+            append_day(lake, day, rows, dirty_fraction=dirty_fraction)
             created = lake / RAW_PREFIX / RENTALS / f"rentals_{day:%Y-%m-%d}.csv"
             parked = lake / PARKED_DIR / created.name
             parked.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(created, parked)
-            return parked, rows, f"carrental.generate.append_day({day})"
+            return parked, rows, f"{APPEND_HOW}({day})"
     parked, rows = split_increment(lake, fraction)
     return parked, rows, "last rows of the rentals split into a new file"
+
+
+def increment_note(appended: bool, delta_rows: int, rentals: int) -> str:
+    """The report's line on what the incremental side's timed run covers: ``rentals`` is what
+    every other side reads, ``delta_rows`` the increment (:func:`make_increment`)."""
+    if appended:
+        end = rentals + delta_rows
+        return (
+            f"incremental: the timed --mode incremental run adds {delta_rows:,} new rentals to "
+            f"the {rentals:,} of its untimed --mode full set-up run, so it ends at {end:,} "
+            f"rentals and is compared with the project side's full run over {rentals:,}: a "
+            f"conservative comparison (a full run over {end:,} would take longer)."
+        )
+    return (
+        f"incremental: the last {delta_rows:,} rentals are held back from the untimed --mode "
+        f"full set-up run ({rentals - delta_rows:,} rentals) and added by the timed --mode "
+        f"incremental run, which ends at the {rentals:,} rentals every other side reads."
+    )
+
+
+def increment_totals(path: Path) -> tuple[int, str]:
+    """(rows, the sum of ``total_amount``) of a clean rentals CSV: what an appended increment
+    adds to the overall statistics when every row of it is valid."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    rows, revenue = 0, Decimal(0)
+    with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        for record in reader:
+            rows += 1
+            revenue += Decimal(record["total_amount"])
+    return rows, str(revenue)
+
+
+def input_is_dirty(raw_root: Path, dirty_fraction: float) -> bool:
+    """Whether the input holds injected defects: generated with a dirty fraction, or a raw
+    folder whose generator manifest counts injected defects."""
+    if dirty_fraction:
+        return True
+    manifest = raw_root.parent.parent / GENERATOR_MANIFEST
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        injected = json.loads(manifest.read_text(encoding="utf-8")).get("injected", {})
+        return any(count for kinds in injected.values() for count in kinds.values())
+    return False
 
 
 def split_increment(lake: Path, fraction: float = INCREMENT_FRACTION) -> tuple[Path, int]:
@@ -408,25 +480,39 @@ def duckdb_command(job: str, raw_root: Path, output_root: Path) -> list[str]:
     ]
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc``, every process below it (``spark-submit`` -> JVM -> Python workers)
+    and whatever is left of its process group (descendants whose parent already exited)."""
+    kill_tree(proc)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run_logged(cmd: list[str], log_path: Path, timeout: float) -> int:
+    """Run ``cmd`` with its output in ``log_path``; its exit code, or 124 after ``timeout``
+    seconds. The child leads a session of its own, so that a timeout (or an interruption of
+    the bench) kills its whole tree, not only the child itself."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                cmd,
-                cwd=REPO_ROOT,
-                env=child_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
+            return proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            kill_group(proc)
             log.write(f"\n[bench] timed out after {timeout} s\n")
             return 124
-    return done.returncode
+        except BaseException:
+            kill_group(proc)
+            raise
 
 
 def run_project(
@@ -458,6 +544,42 @@ def run_project(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(f"{done.stdout or ''}\n{done.stderr or ''}", encoding="utf-8")
     return done.returncode
+
+
+def not_incremental(lake: Path, run_id: str, job: str, log_text: str) -> str | None:
+    """Why ``job``, run with ``--mode incremental``, did not run incrementally; None when it
+    did. Its manifest (``<lake>/runs/<run_id>/manifests/<job>.json``) holds the mode that ran:
+    ``full`` after a first run without a usable ledger (``mode_first_run``) or a retry in full
+    after a stored state it could not read (with a ``fallback``). Without a manifest, the
+    job's log lines (:data:`FULL_RUN_EVENTS`)."""
+    path = lake / RUNS_PREFIX / run_id / "manifests" / f"{job}.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if isinstance(manifest, dict) and manifest.get("mode"):
+        if manifest["mode"] == "incremental":
+            return None
+        fallback = (manifest.get("fallback") or {}).get("reason")
+        why = "its manifest's mode" + (f"; fallback: {fallback}" if fallback else "")
+        return f"{job} ran as --mode {manifest['mode']} ({why})"
+    event = next((e for e in FULL_RUN_EVENTS if f'"event": "{e}"' in log_text), None)
+    return f"{job} ran as --mode full (its log says {event!r})" if event else None
+
+
+def not_timed(returncode: int, failure: str, log_path: Path) -> dict:
+    """The record of a job a repeat did not time (its set-up failed): it counts as failed."""
+    return {
+        "wall_s": 0.0,
+        "cpu_s": 0.0,
+        "peak_rss_mb": 0.0,
+        "rss_method": "",
+        "returncode": returncode,
+        "samples": 0,
+        "peak_processes": [],
+        "log": str(log_path),
+        "failure": failure,
+    }
 
 
 def prime_jvm_archive(work: Path, timeout: float) -> str:
@@ -543,15 +665,24 @@ def _run_id(side: str, repeat: int) -> str:
 # ---------------------------------------------------------------------------- statistics
 
 
+def run_ok(run: dict) -> bool:
+    """A run (or a repeat of :func:`total_runs`) that counts: exit code 0 and no ``failure``
+    (why a run that exited 0 does not count, e.g. an incremental run that ran in full)."""
+    return run["returncode"] == 0 and not run.get("failure")
+
+
 def medians(runs: list[dict]) -> dict[str, float] | None:
-    ok = [run for run in runs if run["returncode"] == 0]
+    """The medians over the runs that count (:func:`run_ok`); None when none does."""
+    ok = [run for run in runs if run_ok(run)]
     if not ok:
         return None
     return {metric: round(statistics.median(run[metric] for run in ok), 3) for metric in METRICS}
 
 
 def total_runs(per_job: dict[str, list[dict]]) -> list[dict]:
-    """Per repeat: wall and CPU summed over the jobs, peak RSS the max (jobs run one after another)."""
+    """Per repeat: wall and CPU summed over the jobs, peak RSS the max (jobs run one after
+    another); the repeat's exit code is its first job's that is not 0 (a job killed by a signal
+    has a negative one), and its ``failure`` the first job's."""
     jobs = [job for job in PIPELINE_JOBS if job in per_job]
     if not jobs:
         return []
@@ -559,12 +690,14 @@ def total_runs(per_job: dict[str, list[dict]]) -> list[dict]:
     out = []
     for index in range(count):
         runs = [per_job[job][index] for job in jobs]
+        failures = [run["failure"] for run in runs if run.get("failure")]
         out.append(
             {
                 "wall_s": round(sum(run["wall_s"] for run in runs), 3),
                 "cpu_s": round(sum(run["cpu_s"] for run in runs), 3),
                 "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
-                "returncode": max(run["returncode"] for run in runs),
+                "returncode": next((r["returncode"] for r in runs if r["returncode"]), 0),
+                "failure": failures[0] if failures else None,
             }
         )
     return out
@@ -600,7 +733,7 @@ def build_rows(results: dict[str, SideResult]) -> list[dict]:
                 "job": job,
                 "status": result.status,
                 "note": result.note,
-                "runs_ok": sum(1 for run in runs if run["returncode"] == 0),
+                "runs_ok": sum(1 for run in runs if run_ok(run)),
                 "runs": len(runs),
             }
             for metric in METRICS:
@@ -635,32 +768,62 @@ def _verdict(ratio: float, target: str) -> str:
     return "met" if meets(ratio, target) else "not met"
 
 
+def format_ratio(ratio: float, target: str) -> str:
+    """``ratio`` with 2 decimals, or as many more as it takes for the printed number to meet
+    ``target`` exactly when the ratio does (1.5004 against ``<= 1.5`` prints ``1.5004x``,
+    never ``1.50x``)."""
+    for digits in range(2, 18):
+        text = f"{ratio:.{digits}f}"
+        if meets(float(text), target) == meets(ratio, target):
+            return f"{text}x"
+    return f"{ratio!r}x"
+
+
+def repeats_note(repeats: int) -> str | None:
+    """The report's note when fewer repeats than the performance issue asks for were run."""
+    if repeats >= MIN_REPEATS:
+        return None
+    return (
+        f"--repeats {repeats}: the performance issue asks for at least {MIN_REPEATS} repeats "
+        "per side; each median here is of fewer."
+    )
+
+
 def target_notes(
     totals: dict[str, dict], per_repeat: dict[str, list[dict]] | None = None
 ) -> list[str]:
-    """One line per target of the performance issue whose two sides were both measured: the
-    ratio of the medians, and with ``per_repeat`` (side -> :func:`total_runs`) the ratio within
-    each repeat (the sides of one repeat run interleaved, so they share the machine's phase)
-    and how many of them meet the target. A repeat in which either side failed is left out."""
+    """One line per target of the performance issue whose two sides were both run: the ratio
+    of the medians, and with ``per_repeat`` (side -> :func:`total_runs`) the ratio within each
+    repeat (the sides of one repeat run interleaved, so they share the machine's phase) and how
+    many of them meet the target. A repeat in which either side failed is left out. A side that
+    was run (``runs`` in its total) without a successful repeat makes the line "not measured";
+    a target whose sides were not both run has no line."""
     notes = []
     per_repeat = per_repeat or {}
     for what, side, other, target in TARGETS:
         a, b = totals.get(side, {}).get("wall_s"), totals.get(other, {}).get("wall_s")
         if not (a and b):
+            ran = [totals.get(name, {}).get("runs") for name in (side, other)]
+            unmeasured = [name for name in (side, other) if not totals.get(name, {}).get("wall_s")]
+            if all(ran):
+                sides = " and ".join(unmeasured)
+                notes.append(
+                    f"{what} (all jobs, wall): not measured (side{'s' * (len(unmeasured) > 1)} "
+                    f"{sides} had no successful repeat; target: {target})"
+                )
             continue
         note = (
-            f"{what} (all jobs, wall): {a / b:.2f}x (target: {target}; {_verdict(a / b, target)})"
+            f"{what} (all jobs, wall): {format_ratio(a / b, target)} "
+            f"(target: {target}; {_verdict(a / b, target)})"
         )
         # an interrupted run may hold one repeat more of one side than of the other
         pairs = zip(per_repeat.get(side, []), per_repeat.get(other, []), strict=False)
         ratios = [
-            x["wall_s"] / y["wall_s"]
-            for x, y in pairs
-            if x["returncode"] == 0 and y["returncode"] == 0 and y["wall_s"]
+            x["wall_s"] / y["wall_s"] for x, y in pairs if run_ok(x) and run_ok(y) and y["wall_s"]
         ]
         if ratios:
             met = sum(meets(ratio, target) for ratio in ratios)
-            listed = ", ".join(f"{ratio:.2f}x" for ratio in ratios)
+            listed = ", ".join(format_ratio(ratio, target) for ratio in ratios)
             note += f"; per repeat {listed}: met in {met} of {len(ratios)}"
         notes.append(note)
     return notes
@@ -718,28 +881,93 @@ def collect_overall(lakes: dict[str, Path], notes: list[str]) -> dict[str, dict 
     return overall
 
 
-def compare_overall(overall: dict[str, dict | None]) -> dict:
-    """Each side's overall revenue / transactions and the difference to the project (or SQL)."""
-    reference_side = next(
-        (side for side in (PROJECT, DUCKDB_SQL, BASELINE) if overall.get(side)), None
-    )
-    out: dict = {"reference": reference_side, "sides": {}}
+#: the sides a correctness check takes as its reference, first found first
+REFERENCE_ORDER: tuple[str, ...] = (PROJECT, DUCKDB_SQL, BASELINE, PROJECT_DUCKDB)
+
+
+def _money(value: object) -> Decimal:
+    return Decimal(str(value))
+
+
+def compare_overall(
+    overall: dict[str, dict | None], *, dirty: bool = False, increment: dict | None = None
+) -> dict:
+    """Each side's overall revenue / transactions, the difference to the reference side (the
+    first of :data:`REFERENCE_ORDER` that is held to agree), and the ``mismatches``: a line per
+    side that does not agree with it (transactions exactly, revenue within
+    :data:`REVENUE_REL_TOLERANCE`, for the baseline's float sum).
+
+    ``dirty``: the input holds defects, which the references do not quarantine as the
+    project's jobs do; only the project sides are then held to agree. ``increment`` (from
+    :func:`make_increment`: ``appended``, ``rows``, ``revenue`` or None) describes the
+    incremental side's extra rentals: appended, its totals must be the reference's plus the
+    increment's (left out of the check when the increment's revenue is not known); split off,
+    the reference's. ``not_compared`` says why a side was left out."""
+    present = [side for side in SIDES if overall.get(side)]
+    not_compared: dict[str, str] = {}
+    if dirty:
+        why = {
+            BASELINE: "dirty input: the baseline has no validation or quarantine",
+            DUCKDB_SQL: "dirty input: the SQL reference's checks are simpler than the jobs'",
+        }
+        not_compared.update({side: why[side] for side in why if side in present})
+    if INCREMENTAL in present:
+        if increment is None:
+            not_compared[INCREMENTAL] = "the increment it read is not known"
+        elif increment.get("appended") and increment.get("revenue") is None:
+            not_compared[INCREMENTAL] = (
+                f"it read {increment['rows']:,} appended rentals with defects, whose valid rows "
+                "and revenue the harness does not compute"
+            )
+    held = [side for side in present if side not in not_compared]
+    reference_side = next((side for side in REFERENCE_ORDER if side in held), None)
+    if reference_side is None:
+        reference_side = next((side for side in REFERENCE_ORDER if side in present), None)
+    out: dict = {
+        "reference": reference_side,
+        "sides": {},
+        "mismatches": [],
+        "not_compared": not_compared,
+    }
     if reference_side is None:
         return out
     ref = overall[reference_side]
-    ref_revenue = float(ref["overall_total_revenue"])
+    ref_revenue = _money(ref["overall_total_revenue"])
+    ref_count = ref["overall_total_transactions"]
     for side, values in overall.items():
         if not values:
             out["sides"][side] = None
             continue
-        revenue = float(values["overall_total_revenue"])
+        revenue = _money(values["overall_total_revenue"])
+        count = values["overall_total_transactions"]
         out["sides"][side] = {
             **values,
-            "revenue_diff": round(revenue - ref_revenue, 6),
-            "revenue_rel_diff": (revenue - ref_revenue) / ref_revenue if ref_revenue else None,
-            "transactions_diff": values["overall_total_transactions"]
-            - ref["overall_total_transactions"],
+            "revenue_diff": round(float(revenue - ref_revenue), 6),
+            "revenue_rel_diff": float((revenue - ref_revenue) / ref_revenue)
+            if ref_revenue
+            else None,
+            "transactions_diff": count - ref_count,
         }
+        if side == reference_side or side not in held:
+            continue
+        expected_count, expected_revenue = ref_count, ref_revenue
+        basis = f"as {SIDE_LABELS[reference_side]}"
+        if side == INCREMENTAL and increment and increment.get("appended"):
+            expected_count += increment["rows"]
+            expected_revenue += _money(increment["revenue"])
+            basis = (
+                f"{SIDE_LABELS[reference_side]} plus the increment: {increment['rows']:,} "
+                f"rentals, {increment['revenue']}"
+            )
+        tolerance = max(Decimal("0.005"), abs(expected_revenue) * _money(REVENUE_REL_TOLERANCE))
+        out["sides"][side]["expected_transactions"] = expected_count
+        out["sides"][side]["expected_revenue"] = f"{expected_revenue:.2f}"
+        if count != expected_count or abs(revenue - expected_revenue) > tolerance:
+            out["mismatches"].append(
+                f"MISMATCH: {SIDE_LABELS[side]}: {count:,} rentals and revenue "
+                f"{values['overall_total_revenue']} against {expected_count:,} and "
+                f"{expected_revenue:.2f} expected ({basis})"
+            )
     return out
 
 
@@ -844,19 +1072,54 @@ def run_bench(config: BenchConfig) -> dict:
 
     active = [side for side, result in results.items() if result.status == "pending"]
     lakes = {side: prepare_lake(raw_root, work / side / "lake") for side in active}
+    rentals = count_rentals(raw_root)
+    dirty = input_is_dirty(raw_root, config.dirty_fraction)
+    few = repeats_note(config.repeats)
+    if few:
+        notes.append(few)
     parked: dict[str, Path] = {}
+    increment: dict | None = None
     if INCREMENTAL in active:
-        parked_path, delta_rows, how = make_increment(lakes[INCREMENTAL])
+        parked_path, delta_rows, how = make_increment(
+            lakes[INCREMENTAL], dirty_fraction=config.dirty_fraction
+        )
         parked[INCREMENTAL] = parked_path
+        appended = how.startswith(APPEND_HOW)
+        # a clean appended day: every row is valid, so its sum is what the run adds
+        revenue = (
+            increment_totals(parked_path)[1] if appended and not config.dirty_fraction else None
+        )
+        increment = {"appended": appended, "rows": delta_rows, "revenue": revenue, "how": how}
         notes.append(
             f"incremental: per repeat an untimed --mode full run of all jobs, then a timed "
             f"--mode incremental run after adding {delta_rows} rentals "
             f"({INCREMENT_FRACTION:.0%}; {how})."
         )
+        notes.append(increment_note(appended, delta_rows, rentals))
 
     if {PROJECT, INCREMENTAL} & set(active):
         _log("JVM class-data archive: checking (an untimed warm-up run writes it if missing)")
         notes.append(prime_jvm_archive(work, config.timeout_s))
+
+    partial = config.results_dir / f"bench-{stamp}.partial.json"
+
+    def save_partial(completed_repeats: int) -> None:
+        """Keep what was measured so far, in case a long run is interrupted (after every
+        job: ``--from-partial`` renders it)."""
+        data = {
+            "stamp": stamp,
+            "created_at": started.isoformat(),
+            "config": config.to_dict(),
+            "machine": machine,
+            "input": {"raw_root": str(raw_root), "work_dir": str(work), "increment": increment},
+            "completed_repeats": completed_repeats,
+            "results": {side: asdict(result) for side, result in results.items()},
+            "notes": notes,
+            "dirty": dirty,
+        }
+        scratch = partial.with_name(partial.name + ".tmp")
+        scratch.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(scratch, partial)
 
     for repeat in range(1, config.repeats + 1):
         for side in list(active):
@@ -870,13 +1133,15 @@ def run_bench(config: BenchConfig) -> dict:
                 delta_in_raw = raw / RENTALS / parked[side].name
                 if delta_in_raw.exists():
                     shutil.move(delta_in_raw, parked[side])
+                set_up_failed = None
                 with LocalDriver(env=child_env()) as setup:
                     for job in PIPELINE_JOBS:
+                        set_up_log = work / side / "logs" / f"r{repeat}-{job}-full.log"
                         rc = run_project(
                             job,
                             lake,
                             f"{run_id}-full",
-                            work / side / "logs" / f"r{repeat}-{job}-full.log",
+                            set_up_log,
                             config.timeout_s,
                             engine="spark",
                             mode="full",
@@ -884,7 +1149,21 @@ def run_bench(config: BenchConfig) -> dict:
                         )
                         if rc != 0:
                             _log(f"  incremental set-up (full run of {job}) failed: exit {rc}")
+                            set_up_failed = (job, rc, set_up_log)
+                            break
                 shutil.move(parked[side], delta_in_raw)
+                if set_up_failed:
+                    job, rc, set_up_log = set_up_failed
+                    failure = (
+                        f"the untimed --mode full set-up run failed ({job}: exit {rc}); not timed"
+                    )
+                    notes.append(f"incremental repeat {repeat}: {failure}; see {set_up_log}")
+                    for job in side_jobs(side):
+                        results[side].runs.setdefault(job, []).append(
+                            not_timed(rc, failure, set_up_log)
+                        )
+                    save_partial(repeat - 1)
+                    continue
             # a project side's jobs share one driver per repeat (started in the first job's
             # measurement, stopped in the last's), as in a local pipeline run
             driver = (
@@ -927,55 +1206,42 @@ def run_bench(config: BenchConfig) -> dict:
                 measurement: Measurement = measure(runner)
                 record = measurement.to_dict()
                 record["log"] = str(log_path)
+                record["failure"] = None
+                log_text = log_path.read_text(encoding="utf-8", errors="replace")
+                if side == INCREMENTAL and measurement.returncode == 0:
+                    # timing a full run as the incremental one would flatter nothing: fail it
+                    record["failure"] = not_incremental(lake, run_id, job, log_text)
+                    if record["failure"]:
+                        notes.append(
+                            f"incremental repeat {repeat}: {record['failure']}: not an "
+                            f"incremental run, so the repeat counts as failed; see {log_path}"
+                        )
+                        _log(f"  {job}: NOT incremental: {record['failure']}")
                 results[side].runs.setdefault(job, []).append(record)
                 _log(
                     f"  {job}: exit {measurement.returncode}, wall {measurement.wall_s:.1f} s, "
                     f"cpu {measurement.cpu_s:.1f} s, peak RSS {measurement.peak_rss_mb:.0f} MB "
                     f"({', '.join(measurement.peak_processes) or 'n/a'})"
                 )
-                log_text = log_path.read_text(encoding="utf-8", errors="replace")
-                marker = next((m for m in UNSUPPORTED_MARKERS.get(side, ()) if m in log_text), None)
-                if marker:
-                    results[side].status = "skipped"
-                    results[side].note = (
-                        f"the jobs accept the option but do not run it yet (log says {marker!r}); "
-                        f"see {log_path}"
-                    )
-                    results[side].runs.clear()
-                    active.remove(side)
-                    _log(f"  {SIDE_LABELS[side]}: not supported yet ({marker!r}); skipped")
-                    break
                 if measurement.returncode != 0:
                     _log(f"  {job} failed; log {log_path}:\n{log_text[-LOG_TAIL_CHARS:]}")
+                save_partial(repeat - 1)
             if driver is not None:  # stopped by the last job, unless the side stopped early
                 driver.close()
-
-        # Keep what was measured so far, in case a long run is interrupted.
-        partial = config.results_dir / f"bench-{stamp}.partial.json"
-        partial.write_text(
-            json.dumps(
-                {
-                    "stamp": stamp,
-                    "created_at": started.isoformat(),
-                    "config": config.to_dict(),
-                    "machine": machine,
-                    "input": {"raw_root": str(raw_root), "work_dir": str(work)},
-                    "completed_repeats": repeat,
-                    "results": {side: asdict(result) for side, result in results.items()},
-                },
-                indent=1,
-            ),
-            encoding="utf-8",
-        )
+        save_partial(repeat)
 
     for side in active:
         all_runs = [run for runs in results[side].runs.values() for run in runs]
-        failed = [run for run in all_runs if run["returncode"] != 0]
+        failed = [run for run in all_runs if not run_ok(run)]
         results[side].status = "failed" if failed else "measured"
         if failed:
+            codes = sorted({run["returncode"] for run in failed if run["returncode"]})
+            reasons = dict.fromkeys(run["failure"] for run in failed if run.get("failure"))
             results[side].note = (
-                f"{len(failed)}/{len(all_runs)} runs failed (exit "
-                f"{sorted({run['returncode'] for run in failed})}); logs under {work / side / 'logs'}"
+                f"{len(failed)}/{len(all_runs)} runs failed"
+                + (f" (exit {codes})" if codes else "")
+                + "".join(f"; {reason}" for reason in reasons)
+                + f"; logs under {work / side / 'logs'}"
             )
 
     overall = collect_overall({side: lakes[side] for side in active}, notes)
@@ -983,6 +1249,7 @@ def run_bench(config: BenchConfig) -> dict:
     machine["loadavg_at_end"] = list(os.getloadavg())
     rss_methods = sorted(
         {run["rss_method"] for r in results.values() for runs in r.runs.values() for run in runs}
+        - {""}
     )
     rows = build_rows(results)
     notes += result_target_notes(results, rows)
@@ -993,7 +1260,8 @@ def run_bench(config: BenchConfig) -> dict:
         "input": {
             "raw_root": str(raw_root),
             "work_dir": str(work),
-            "rentals": count_rentals(raw_root),
+            "rentals": rentals,
+            "increment": increment,
         },
         "machine": machine,
         "rss_method": rss_methods,
@@ -1010,10 +1278,10 @@ def run_bench(config: BenchConfig) -> dict:
             for side, result in results.items()
         },
         "rows": rows,
-        "correctness": compare_overall(overall),
+        "correctness": compare_overall(overall, dirty=dirty, increment=increment),
         "notes": notes,
     }
-    (config.results_dir / f"bench-{stamp}.partial.json").unlink(missing_ok=True)
+    partial.unlink(missing_ok=True)
     if not config.keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return report
@@ -1035,7 +1303,7 @@ def render_markdown(report: dict) -> str:
         "",
         f"{report['input']['rentals']:,} rentals in {report['input']['raw_root']} "
         f"(seed {config['seed']}, dirty fraction {config['dirty_fraction']:g}), "
-        f"{config['repeats']} repeats per side; medians. "
+        f"{config['repeats']} repeats per side; medians of the successful repeats (ok runs). "
         "Ratios are side / baseline (lower is better); speed-up is baseline wall / side wall.",
         "",
         "| side | job | wall s | CPU s | peak RSS MB | wall x baseline | speed-up "
@@ -1050,6 +1318,19 @@ def render_markdown(report: dict) -> str:
             f"| {_fmt(row['speedup'], 2, 'x')} | {_fmt(row['cpu_s_ratio'], 2)} "
             f"| {_fmt(row['peak_rss_mb_ratio'], 2)} | {row['runs_ok']}/{row['runs']} | {status} |"
         )
+    fewer = [
+        f"- {row['label']}, {row['job']}: "
+        + (
+            f"median of {row['runs_ok']} of {row['runs']} repeats "
+            f"({row['runs'] - row['runs_ok']} failed)"
+            if row["runs_ok"]
+            else f"no successful repeat of {row['runs']}"
+        )
+        for row in report["rows"]
+        if row["runs_ok"] < row["runs"]
+    ]
+    if fewer:
+        lines += ["", *fewer]
     side_notes = [
         f"- {data['label']}: {data['status']}: {data['note']}"
         for data in report["sides"].values()
@@ -1077,6 +1358,17 @@ def render_markdown(report: dict) -> str:
             f"| {values['overall_total_transactions']} | {values['revenue_diff']:.2f} "
             f"| {'-' if rel is None else f'{rel:.2e}'} | {values['transactions_diff']} |"
         )
+    checked = [
+        *(f"- **{mismatch}**" for mismatch in correctness.get("mismatches", [])),
+        *(
+            f"- not held to agree: {SIDE_LABELS[side]}: {why}"
+            for side, why in correctness.get("not_compared", {}).items()
+        ),
+    ]
+    if "mismatches" in correctness and not correctness["mismatches"] and correctness["sides"]:
+        checked.insert(0, "- no mismatch: every side held to agree matches the reference")
+    if checked:
+        lines += ["", *checked]
     lines += [
         "",
         "## Machine",
@@ -1121,14 +1413,16 @@ def write_report(report: dict, results_dir: Path) -> tuple[Path, Path]:
 
 
 def report_from_partial(path: Path) -> dict:
-    """A report (no correctness check) from the ``.partial.json`` of an interrupted run."""
+    """A report from the ``.partial.json`` of an interrupted run (written after every job,
+    with the run's notes so far; correctness from what the work folder still holds)."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     results = {side: SideResult(**value) for side, value in data["results"].items()}
     for result in results.values():
         if result.status == "pending":
-            failed = any(r["returncode"] for runs in result.runs.values() for r in runs)
+            failed = any(not run_ok(r) for runs in result.runs.values() for r in runs)
             result.status = "failed" if failed else "measured" if result.runs else "not reached"
     rss = {r["rss_method"] for x in results.values() for runs in x.runs.values() for r in runs}
+    rss.discard("")
     raw_root = Path(data["input"]["raw_root"])
     work = Path(data["input"]["work_dir"])
     measured = [side for side, result in results.items() if result.runs]
@@ -1136,6 +1430,7 @@ def report_from_partial(path: Path) -> dict:
     notes = [
         f"interrupted run: {data['completed_repeats']} of {data['config']['repeats']} repeats "
         "completed; correctness from the outputs left in the work folder (if any).",
+        *data.get("notes", []),
         *result_target_notes(results, rows),
     ]
     return {
@@ -1147,7 +1442,9 @@ def report_from_partial(path: Path) -> dict:
         },
         "rows": rows,
         "correctness": compare_overall(
-            collect_overall({side: work / side / "lake" for side in measured}, notes)
+            collect_overall({side: work / side / "lake" for side in measured}, notes),
+            dirty=data.get("dirty", False),
+            increment=data["input"].get("increment"),
         ),
         "notes": notes,
     }

@@ -40,7 +40,9 @@ app = typer.Typer(
 
 @app.callback()
 def _global_options(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress: only warnings and errors on stderr."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Machine-readable result on stdout."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
 ) -> None:

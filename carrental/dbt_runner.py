@@ -162,12 +162,17 @@ def run_dbt(
     ``failed_nodes`` lists the unique ids whose status is fail/error in this invocation's
     run_results.json.
     """
+    if run_id is not None:  # first: an unsafe run id is a usage error (exit 2), never a crash
+        try:
+            validate_run_id(run_id)
+        except ValueError as exc:
+            raise UsageError(
+                str(exc), hint="e.g. --run-id 20240501T060000Z-demo, or omit --run-id"
+            ) from None
     if not args:
         raise UsageError("no dbt command given", hint="for example: carrental dbt -- build")
     if on_line is not None and not capture:
         raise ValueError("on_line needs capture=True")
-    if run_id is not None:
-        validate_run_id(run_id)
     local_lake(lake_dir)
     if target == "local" and not Path(lake_dir).is_dir():
         raise UsageError(

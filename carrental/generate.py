@@ -138,6 +138,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from carrental.errors import UsageError
+from carrental.paths import local_folder
 from spark_ingest.contract import CONTRACT
 from spark_ingest.layout import DATASETS, RAW_PREFIX
 
@@ -962,18 +963,19 @@ def _check_args(transactions: int, seed: int, dirty_fraction: float, days: int, 
         raise UsageError(f"--split must be 'none' or 'daily', got {split!r}")
 
 
+LOCAL_LAKE_HINT = (
+    "generate locally, then upload, e.g. `aws s3 sync lake/data/raw s3://bucket/data/raw`"
+)
+
+
 def _local_lake(lake_dir: str | Path) -> Path:
-    text = str(lake_dir)
-    if "://" in text:
-        raise UsageError(
-            f"generate writes to a local folder, not {text}",
-            hint="generate locally, then upload, e.g. `aws s3 sync lake/data/raw s3://bucket/data/raw`",
-        )
-    return Path(text)
+    return local_folder(lake_dir, hint=LOCAL_LAKE_HINT)
 
 
 def _raw_has_files(raw: Path) -> bool:
-    return raw.exists() and any(p.is_file() for p in raw.rglob("*"))
+    """True when ``raw`` holds a file whose name does not start with a dot (``.keep``,
+    ``.DS_Store`` do not count): the rule `carrental run --generate-if-empty` uses."""
+    return raw.exists() and any(p.is_file() and not p.name.startswith(".") for p in raw.rglob("*"))
 
 
 def generate(
@@ -1101,11 +1103,80 @@ def _write_manifest(lake: Path, manifest: dict) -> None:
     os.replace(tmp, path)
 
 
+_NOT_OURS_HINT = (
+    "--append-day adds to a lake made by `carrental generate`; regenerate the lake with "
+    "`carrental generate --lake-dir DIR --transactions N --overwrite`"
+)
+#: What --append-day reads from (and updates in) the manifest: dotted key -> expected kind.
+_MANIFEST_SHAPE = {
+    "arguments": dict,
+    "arguments.seed": int,
+    "arguments.start_date": date,
+    "arguments.days": int,
+    "dimensions": dict,
+    **{f"dimensions.{ds}": dict for ds in ("vehicles", "locations", "users")},
+    **{f"dimensions.{ds}.valid_keys": int for ds in ("vehicles", "locations", "users")},
+    "files": dict,
+    "expected": dict,
+    "injected": dict,
+    "valid_edge_cases": dict,
+    "appends": list,
+}
+_KIND_TEXT = {
+    dict: "an object",
+    list: "a list",
+    int: "a whole number",
+    date: "a date YYYY-MM-DD",
+}
+
+
+def _manifest_problem(value: object, kind: type) -> bool:
+    """True when ``value`` is not of the manifest ``kind`` (see :data:`_KIND_TEXT`)."""
+    if kind is int:
+        return type(value) is not int
+    if kind is date:
+        try:
+            date.fromisoformat(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return True
+        return False
+    return not isinstance(value, kind)
+
+
+def _check_manifest(path: Path, manifest: object) -> dict:
+    """``manifest`` when it has every key --append-day uses, else a UsageError naming
+    ``path`` and the first missing or malformed key (checked before any file is written)."""
+
+    def bad(key: str, kind: type, value: object) -> UsageError:
+        return UsageError(
+            f"{path}: {key!r} must be {_KIND_TEXT[kind]}, got {value!r}", hint=_NOT_OURS_HINT
+        )
+
+    if not isinstance(manifest, dict):
+        raise UsageError(
+            f"{path} must be a JSON object, got a {type(manifest).__name__}", hint=_NOT_OURS_HINT
+        )
+    for key, kind in _MANIFEST_SHAPE.items():
+        parent: object = manifest
+        for part in key.split("."):
+            if not isinstance(parent, dict) or part not in parent:
+                raise UsageError(f"{path} has no key {key!r}", hint=_NOT_OURS_HINT)
+            parent = parent[part]
+        if _manifest_problem(parent, kind):
+            raise bad(key, kind, parent)
+    for i, entry in enumerate(manifest["appends"]):
+        day = entry.get("day") if isinstance(entry, dict) else entry
+        if _manifest_problem(day, date):
+            raise bad(f"appends[{i}].day", date, day)
+    return manifest
+
+
 def read_manifest(lake_dir: str | Path) -> dict:
-    """The generator manifest of ``lake_dir`` (UsageError when absent or unreadable)."""
+    """The generator manifest of ``lake_dir``: a UsageError (exit 2) naming the file when it
+    is absent, unreadable or lacks a key --append-day needs."""
     path = _local_lake(lake_dir) / MANIFEST_NAME
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(
             f"{path} not found: --append-day adds to a lake made by `carrental generate`",
@@ -1113,6 +1184,7 @@ def read_manifest(lake_dir: str | Path) -> dict:
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
+    return _check_manifest(path, manifest)
 
 
 def append_day(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -28,14 +29,28 @@ def java_major_version(java: str) -> int:
 
 
 def ensure_java() -> int:
-    """Return the Java major version, or raise a one-line error saying how to install it."""
+    """Return the Java major version, or raise a one-line error saying how to install it.
+
+    Checks the java Spark's launcher runs (:func:`java_executable`): ``$JAVA_HOME/bin/java``
+    whenever JAVA_HOME is set, even if another java is on PATH.
+    """
+    home = os.environ.get("JAVA_HOME")
     java = java_executable()
+    if java is None and home:
+        raise EnvironmentProblem(
+            f"JAVA_HOME is {home}, but {os.path.join(home, 'bin', 'java')} does not exist or "
+            "is not executable (Spark runs $JAVA_HOME/bin/java whenever JAVA_HOME is set)",
+            f"{INSTALL_HINT}; point JAVA_HOME at that install, or unset JAVA_HOME to use "
+            "the java on PATH",
+        )
     if java is None:
         raise EnvironmentProblem("Java was not found: Spark 4 needs Java 17 or 21", INSTALL_HINT)
     major = java_major_version(java)
     if major not in SUPPORTED_JAVA:
+        where = f" (JAVA_HOME is {home})" if home else ""
         raise EnvironmentProblem(
-            f"Java {major} found at {java}, but Spark 4.0 needs Java 17 or 21", INSTALL_HINT
+            f"Java {major} found at {java}{where}, but Spark 4.0 needs Java 17 or 21",
+            INSTALL_HINT,
         )
     return major
 

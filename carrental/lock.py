@@ -2,8 +2,8 @@
 
 The file is also ``flock``-ed while the run lives, so the kernel frees it when the process
 dies. A second run while the first is alive is refused with :class:`LockHeld`. A lock file
-left behind by a killed run (its process is gone) is taken over with a warning; nobody has to
-delete it by hand.
+left behind by a killed run (its process is gone), or one too damaged to name a process, is
+taken over with a warning naming it; nobody has to delete it by hand.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from rich.markup import escape
 
 from carrental import console
 from carrental.errors import LockHeld
@@ -47,16 +49,25 @@ def live_pid(info: dict[str, Any] | None) -> int | None:
 
 
 def read_lock(path: str | Path) -> dict[str, Any] | None:
-    """The recorded holder (``{"pid", "host", "started_at", "run_id"}``) or None."""
+    """The recorded holder (``{"pid", "host", "started_at", "run_id"}``) or None (no file, or
+    one that is not a JSON object)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (FileNotFoundError, OSError):
+    except (OSError, ValueError):  # ValueError: not UTF-8
         return None
     try:
         info = json.loads(text)
     except json.JSONDecodeError:
         return None
     return info if isinstance(info, dict) else None
+
+
+def _lock_text(path: Path) -> str:
+    """The lock file's content for a message ('' when absent or unreadable)."""
+    try:
+        return path.read_bytes()[:200].decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 class LakeLock:
@@ -66,6 +77,8 @@ class LakeLock:
         self.path = Path(lake_dir) / LOCK_NAME
         self.run_id = run_id
         self._fd: int | None = None
+        #: The record of the lock taken over; ``{"content": ...}`` (its first 200 characters)
+        #: for a damaged file; None when the lake was free.
         self.took_over: dict[str, Any] | None = None
 
     def acquire(self) -> LakeLock:
@@ -100,6 +113,14 @@ class LakeLock:
                 f"taking over a stale lake lock {self.path} left by pid {previous.get('pid')} "
                 f"on {previous.get('host')} (started {previous.get('started_at')}, run "
                 f"{previous.get('run_id')}); that process is gone"
+            )
+        elif (content := _lock_text(self.path)).strip():  # empty: just created by acquire()
+            self.took_over = {"content": content}
+            console.warn(
+                escape(
+                    f"taking over a damaged lake lock {self.path}: expected JSON with pid, "
+                    f"host, started_at and run_id, found {content[:80]!r}"
+                )
             )
         info = {
             "pid": os.getpid(),

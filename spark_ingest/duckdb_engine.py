@@ -307,6 +307,7 @@ def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
     import duckdb
 
     from spark_ingest.contract import CORRUPT_RECORD, SOURCE_FILE
+    from spark_ingest.errors import InputFileError
     from spark_ingest.io import LINE_DELIMITED_DATASETS
 
     conn = _connection(session)
@@ -378,6 +379,19 @@ def read_raw(session: Any, dataset: Any, files: list[str]) -> Any:
             # a record spanning lines, or one DuckDB cannot give (an unterminated quote
             # beyond its first buffer, whose later rows it then drops): the file is read again
             broken.add(number[path])
+        elif not line_delimited and error == "UNQUOTED VALUE" and '"' not in text:
+            # a quote error reported on a line without a quote: DuckDB lost its place (an
+            # unterminated quote in a file of tens of MB) and dropped rows after it, without a
+            # reject; a multi-line file cannot be re-read line by line, so the job stops
+            raise InputFileError(
+                dataset.name,
+                uri_of[path],
+                None,
+                "every quoted field closed by a quote; --engine spark reads such a file, "
+                "with the rest of it quarantined as one MALFORMED_ROW",
+                "a quote opened and not closed: the DuckDB engine's CSV reader cannot read the "
+                "rest of this file as Spark does (it drops rows after it without a reject)",
+            )
         elif not line_delimited or text.strip(JAVA_TRIMMED):  # Spark skips a blank line
             rejected.append((number[path], text, error))
     if broken:

@@ -13,7 +13,7 @@ import csv
 import os
 import zlib
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -275,5 +275,14 @@ def read_raw(spark: SparkSession, dataset: Dataset, files: list[str]) -> DataFra
     return df.select(
         *dataset.column_names,
         F.col(CORRUPT_RECORD),
-        F.col("_metadata.file_path").alias(SOURCE_FILE),
+        source_file_name(F.col("_metadata.file_path")).alias(SOURCE_FILE),
     )
+
+
+def source_file_name(file_path: Column) -> Column:
+    """The file's URI as listed, from Spark's ``_metadata.file_path``, which Hadoop gives
+    percent-encoded (``a b.csv`` as ``a%20b.csv``; a ``%`` always as ``%25``, a ``+`` as
+    itself): the quarantine names the file as it is called, and the duplicate-key winner is
+    chosen by the name the DuckDB engine sees too. ``+`` is escaped first, as the decoder
+    would read it as a space."""
+    return F.url_decode(F.replace(file_path, F.lit("+"), F.lit("%2B")))

@@ -59,11 +59,17 @@ def spark_submit_executable() -> str:
 
 
 def java_executable(env: Mapping[str, str] | None = None) -> str | None:
-    """The ``java`` Spark's launcher runs: ``$JAVA_HOME/bin/java``, else the one on ``PATH``."""
+    """The ``java`` Spark's launcher runs, or None when it cannot run.
+
+    As ``pyspark/bin/spark-class``: ``$JAVA_HOME/bin/java`` whenever JAVA_HOME is set and not
+    empty (None when that file is missing or not executable: the launcher does not fall back
+    to ``PATH``), else the ``java`` on ``PATH``.
+    """
     env = os.environ if env is None else env
     home = env.get("JAVA_HOME")
-    if home and os.access(os.path.join(home, "bin", "java"), os.X_OK):
-        return os.path.join(home, "bin", "java")
+    if home:
+        java = os.path.join(home, "bin", "java")
+        return java if os.path.isfile(java) and os.access(java, os.X_OK) else None
     return shutil.which("java", path=env.get("PATH"))
 
 

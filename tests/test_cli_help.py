@@ -39,3 +39,31 @@ def test_every_command_help_has_examples() -> None:
         assert result.exit_code == 0, (name, result.output)
         assert "Examples:" in result.output, name
         assert "carrental" in result.output.split("Examples:", 1)[1], name
+
+
+def test_quiet_help_says_warnings_still_print(capsys) -> None:
+    from carrental import console
+
+    listing = " ".join(runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output.split())
+    assert "only warnings and errors on stderr." in listing
+    before = console.MODE.quiet
+    console.MODE.quiet = True
+    try:
+        console.info("progress")
+        console.warn("careful")
+    finally:
+        console.MODE.quiet = before
+    assert capsys.readouterr().err == "warning: careful\n"
+
+
+def test_spark_help_lists_every_exit_code_it_returns() -> None:
+    import re
+
+    from carrental.errors import UsageError
+
+    text = " ".join(runner.invoke(app, ["spark", "--help"], env={"COLUMNS": "200"}).output.split())
+    codes = text.split("Exit codes:", 1)[1].split(".", 1)[0].strip()
+    assert sorted(int(c) for c in re.findall(r"(?:^|, )(\d) ", codes)) == [0, 1, 2, 3, 4], codes
+    assert "2 bad arguments" in codes
+    bogus = runner.invoke(app, ["spark", "bogus", "--lake-dir", "lake"])
+    assert isinstance(bogus.exception, UsageError) and bogus.exception.exit_code == 2

@@ -530,3 +530,117 @@ def test_main_refuses_a_non_empty_raw_folder_with_exit_2(tmp_path, monkeypatch, 
     stderr = capsys.readouterr().err
     assert "error:" in stderr and "already holds raw files" in stderr
     assert "--overwrite" in stderr
+
+
+# ---------------------------------------------------------------------------- review fixes
+
+
+def _main(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
+    from carrental import cli, console
+
+    monkeypatch.setattr(console, "MODE", console.OutputMode())
+    monkeypatch.setattr(console.err, "_width", 10_000)  # one line per message, unwrapped
+    monkeypatch.setattr(sys, "argv", ["carrental", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, " ".join((captured.out + captured.err).split())
+
+
+def test_dotfiles_in_raw_do_not_block_generation(tmp_path):
+    raw = tmp_path / RAW
+    raw.mkdir(parents=True)
+    (raw / ".keep").write_text("", encoding="utf-8")
+    (raw / "users").mkdir()
+    (raw / "users" / ".DS_Store").write_bytes(b"\0")
+    manifest = generate(tmp_path, 50, days=2)
+    assert manifest["expected"]["rental_transactions"]["rows_read"] == 50
+    assert (raw / ".keep").exists() and len(dataset_rows(tmp_path, "rental_transactions")) == 50
+
+
+@pytest.mark.parametrize(
+    ("files", "has_files"),
+    [
+        ([], False),
+        ([".keep"], False),
+        (["users/.keep", ".gitignore"], False),
+        (["users/users.csv"], True),
+        ([".keep", "rental_transactions/rentals_2024-01-01.csv"], True),
+        ([".cache/notes.txt"], True),  # run.py looks at the file's own name only
+    ],
+)
+def test_raw_emptiness_is_the_same_rule_as_run_generate_if_empty(tmp_path, files, has_files):
+    from carrental.commands.run import _raw_is_empty
+    from carrental.generate import _raw_has_files
+
+    for name in files:
+        (tmp_path / RAW / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / RAW / name).write_text("x\n", encoding="utf-8")
+    assert _raw_has_files(tmp_path / RAW) is has_files
+    assert _raw_is_empty(tmp_path) is not has_files
+
+
+def test_append_day_refuses_the_options_it_does_not_use(tmp_path, monkeypatch, capsys):
+    generate(tmp_path, 100, days=2, split="daily")
+    before = sha_tree(tmp_path)
+    base = ["generate", "--lake-dir", str(tmp_path), "-n", "20", "--append-day", "2024-04-01"]
+    code, output = _main(
+        monkeypatch, capsys,
+        *base, "--seed", "99", "--days", "3", "--split", "none", "--start-date", "2030-01-01",
+    )  # fmt: skip
+    assert code == 2, output
+    assert "--seed, --start-date, --days, --split cannot be used with --append-day" in output, (
+        output
+    )
+    # an explicit value equal to the default is refused as well: it would be ignored too
+    code, output = _main(monkeypatch, capsys, *base, "--seed", "42")
+    assert code == 2 and "--seed cannot be used with --append-day" in output, output
+    assert sha_tree(tmp_path) == before
+    base[base.index("-n") + 1] = "40"  # 0.1 of 40 rentals: enough for every defect kind
+    code, output = _main(monkeypatch, capsys, *base, "--dirty-fraction", "0.1")
+    assert code == 0, output
+    assert (tmp_path / RAW / "rental_transactions" / "rentals_2024-04-01.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: {"foo": 1}, "has no key 'arguments'"),
+        (lambda m: [m], "must be a JSON object, got a list"),
+        (lambda m: {**m, "arguments": "x"}, "'arguments' must be an object, got 'x'"),
+        (
+            lambda m: {**m, "arguments": {**m["arguments"], "seed": "12 rows"}},
+            "'arguments.seed' must be a whole number, got '12 rows'",
+        ),
+        (
+            lambda m: {**m, "arguments": {**m["arguments"], "start_date": "soon"}},
+            "'arguments.start_date' must be a date YYYY-MM-DD, got 'soon'",
+        ),
+        (
+            lambda m: {**m, "dimensions": {"users": m["dimensions"]["users"]}},
+            "has no key 'dimensions.vehicles'",
+        ),
+        (lambda m: {k: v for k, v in m.items() if k != "files"}, "has no key 'files'"),
+        (lambda m: {**m, "appends": [{"day": 3}]}, "'appends[0].day' must be a date YYYY-MM-DD"),
+    ],
+)
+def test_append_day_names_the_manifest_and_the_bad_key(tmp_path, edit, message):
+    generate(tmp_path, 60, days=2)
+    path = tmp_path / "generator_manifest.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))), encoding="utf-8")
+    with pytest.raises(UsageError) as info:
+        append_day(tmp_path, date(2024, 4, 1), 10)
+    assert str(path) in info.value.message and message in info.value.message, info.value.message
+    assert info.value.exit_code == 2
+    assert not (tmp_path / RAW / "rental_transactions" / "rentals_2024-04-01.csv").exists()
+
+
+def test_cli_append_day_to_a_foreign_manifest_is_exit_2(tmp_path, monkeypatch, capsys):
+    (tmp_path / "generator_manifest.json").write_text('{"foo": 1}', encoding="utf-8")
+    code, output = _main(
+        monkeypatch, capsys,
+        "generate", "--lake-dir", str(tmp_path), "-n", "5", "--append-day", "2024-04-01",
+    )  # fmt: skip
+    assert code == 2, output
+    assert "KeyError" not in output
+    assert f"{tmp_path / 'generator_manifest.json'} has no key 'arguments'" in output

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from carrental import console
 from carrental.errors import CarrentalError
+from carrental.paths import local_folder
 
 HELP = """Register the processed tables in the local catalog (like the Glue crawlers).
 
@@ -32,9 +32,10 @@ Examples:
 def register(app: typer.Typer) -> None:
     @app.command("crawl", help=HELP)
     def crawl_command(
-        lake_dir: Annotated[Path, typer.Option("--lake-dir", help="The lake folder.")] = Path(
-            "lake"
-        ),
+        # str, not Path: a Path turns s3://bucket into s3:/bucket (see carrental.paths).
+        lake_dir: Annotated[
+            str, typer.Option("--lake-dir", help="The local lake folder.")
+        ] = "lake",
         table: Annotated[
             list[str] | None,
             typer.Option("--table", "-t", help="Only this table (repeatable). Default: all."),
@@ -56,8 +57,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from carrental.catalog import crawl
 
+        lake = local_folder(
+            lake_dir,
+            hint="the local catalog lives in <lake>/warehouse.duckdb; on AWS the Glue crawlers "
+            "of the deployed stack register the tables in S3",
+        )
         try:
-            result = crawl(lake_dir, crawler=crawler, tables=table or None, run_id=run_id)
+            result = crawl(lake, crawler=crawler, tables=table or None, run_id=run_id)
         except ValueError as exc:  # invalid run id
             raise CarrentalError(str(exc), exit_code=2) from exc
         info = result["Crawler"]

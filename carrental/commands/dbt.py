@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from carrental import console
+from carrental.paths import local_folder
 
 HELP = """Run any dbt command against a lake's warehouse.
 
@@ -41,7 +42,7 @@ def register(app: typer.Typer) -> None:
         dbt_args: Annotated[
             list[str] | None, typer.Argument(help="dbt arguments, after `--`.")
         ] = None,
-        # str, not Path: a Path turns s3://bucket into s3:/bucket before run_dbt sees it.
+        # str, not Path: a Path turns s3://bucket into s3:/bucket (see carrental.paths).
         lake_dir: Annotated[
             str, typer.Option("--lake-dir", help="The local lake folder (also for athena).")
         ] = "lake",
@@ -55,6 +56,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from carrental.dbt_runner import run_dbt
 
+        local_folder(
+            lake_dir,
+            hint="dbt keeps its target/ and logs/ under <lake>/.dbt; pass a local folder "
+            "(e.g. --lake-dir lake); for --target athena the S3 data location comes from "
+            "DBT_ATHENA_S3_DATA_DIR",
+        )
         args = list(dbt_args or [])
         console.info(f"dbt {' '.join(args)} (target {target}, lake {lake_dir})")
         result = run_dbt(lake_dir, args, target=target, run_id=run_id, capture=console.MODE.json)

@@ -11,6 +11,9 @@ from carrental.errors import CarrentalError, EnvironmentProblem, UsageError
 def _session(region: str):
     import boto3
 
+    from orchestration.aws.remote import check_region
+
+    check_region(region)  # an empty or malformed --region is exit 2, before any AWS call
     session = boto3.Session(region_name=region)
     if session.get_credentials() is None:
         raise EnvironmentProblem(

@@ -12,8 +12,18 @@ import typer
 
 from carrental import console
 from carrental.errors import UsageError
+from carrental.paths import local_folder
 
 PROGRESS_MIN_ROWS = 100_000
+#: Options --append-day does not use (it reads the seed and the days from the lake's manifest):
+#: parameter name -> option, refused when given on the command line, even with the default.
+NOT_FOR_APPEND_DAY = {
+    "seed": "--seed",
+    "start_date": "--start-date",
+    "days": "--days",
+    "split": "--split",
+    "overwrite": "--overwrite",
+}
 
 HELP = """Write vehicles, locations, users and rental_transactions CSVs into LAKE/data/raw.
 
@@ -34,6 +44,13 @@ Examples:
 class Split(StrEnum):
     none = "none"
     daily = "daily"
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """True when the option ``name`` was given (command line or environment), even with its
+    default value. Compared by name: Typer ships its own copy of click's ParameterSource."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def _parse_day(value: str | None, option: str) -> date | None:
@@ -90,8 +107,10 @@ def _summary(lake: Path, manifest: dict, seconds: float) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("generate", help=HELP)
     def generate_command(
+        ctx: typer.Context,
+        # str, not Path: a Path turns s3://bucket into s3:/bucket (see carrental.paths).
         lake_dir: Annotated[
-            Path, typer.Option("--lake-dir", help="Lake folder (created if missing).")
+            str, typer.Option("--lake-dir", help="Local lake folder (created if missing).")
         ],
         transactions: Annotated[
             int,
@@ -120,7 +139,8 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 help="Add rentals_<day>.csv for a NEW day to a lake made by this command "
-                "(dimensions unchanged; seed and sizes are read from its manifest)."
+                "(dimensions unchanged; seed and sizes are read from its manifest, so "
+                "--seed, --start-date, --days, --split and --overwrite are refused)."
             ),
         ] = None,
         overwrite: Annotated[
@@ -131,20 +151,27 @@ def register(app: typer.Typer) -> None:
 
         from carrental import generate as gen
 
+        lake = local_folder(lake_dir, hint=gen.LOCAL_LAKE_HINT)
         start = _parse_day(start_date, "--start-date")
         day = _parse_day(append_day, "--append-day")
         began = time.perf_counter()
         if day is not None:
-            if overwrite:
-                raise UsageError("--append-day and --overwrite cannot be combined")
+            given = [option for name, option in NOT_FOR_APPEND_DAY.items() if _given(ctx, name)]
+            if given:
+                raise UsageError(
+                    f"{', '.join(given)} cannot be used with --append-day",
+                    hint="--append-day keeps the lake's seed and dimensions (read from its "
+                    "generator_manifest.json) and writes one new day: drop "
+                    f"{', '.join(given)}, or regenerate the lake without --append-day",
+                )
             with _progress(transactions, f"rentals {day}") as advance:
                 manifest = gen.append_day(
-                    lake_dir, day, transactions, dirty_fraction=dirty_fraction, progress=advance
+                    lake, day, transactions, dirty_fraction=dirty_fraction, progress=advance
                 )
         else:
             with _progress(transactions, "rentals") as advance:
                 manifest = gen.generate(
-                    lake_dir,
+                    lake,
                     transactions,
                     seed=seed,
                     dirty_fraction=dirty_fraction,
@@ -156,11 +183,11 @@ def register(app: typer.Typer) -> None:
                 )
         seconds = time.perf_counter() - began
         payload = {
-            "lake_dir": str(lake_dir),
-            "manifest": str(lake_dir / gen.MANIFEST_NAME),
+            "lake_dir": str(lake),
+            "manifest": str(lake / gen.MANIFEST_NAME),
             "seconds": round(seconds, 3),
             "rows": {ds: sum(f["rows"] for f in files) for ds, files in manifest["files"].items()},
             "files": manifest["files"],
             "expected": manifest["expected"],
         }
-        console.result(payload, _summary(lake_dir, manifest, seconds))
+        console.result(payload, _summary(lake, manifest, seconds))

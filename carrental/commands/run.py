@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
+import json
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import typer
 
 from carrental import console
-from carrental.errors import CarrentalError, UsageError
+from carrental.errors import CarrentalError, InputError, UsageError
 
 MODES = ("full", "incremental")
 ENGINES = ("spark", "duckdb")
 TARGETS = ("local", "aws")
 
-HELP = """Run the whole pipeline: both Spark jobs, both crawlers, dbt build (the quality gate)
-and the validation queries, by executing the same Step Functions definition that AWS runs.
+HELP = """Run the whole pipeline: the three Spark jobs (validate_inputs, then the two KPI
+jobs), both crawlers, dbt build (the quality gate) and the validation queries, by executing
+the same Step Functions definition that AWS runs.
 
 Writes runs/<run_id>/history.json (state-by-state events), execution.json,
 alerts.jsonl (on failure) and the run report. Exits non-zero with the Fail state's
-error and cause. Waits are shortened locally by CARRENTAL_WAIT_FACTOR (default 0.01).
+error and cause: 3 when a job stopped on a bad input file, else 1. Waits are shortened
+locally by CARRENTAL_WAIT_FACTOR (default 0.01).
 
 Examples:
 
@@ -45,6 +48,67 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise UsageError(f"--{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
+
+
+def _check_run_id(run_id: str) -> str:
+    """``run_id`` when it is safe, else a UsageError (exit 2) naming the rule."""
+    from spark_ingest.layout import validate_run_id
+
+    try:
+        return validate_run_id(run_id)
+    except ValueError as exc:
+        raise UsageError(
+            str(exc), hint="e.g. --run-id 20240501T060000Z-demo (or omit it for a new id)"
+        ) from None
+
+
+def _check_from_state(from_state: str | None) -> None:
+    """An unknown --from-state is a UsageError naming it and the valid states, raised before
+    the lock, the data, Java or the run record are touched."""
+    from orchestration.executor import DEFINITION_PATH, DefinitionError, check_from_state
+
+    try:
+        check_from_state(from_state)
+    except DefinitionError as exc:
+        raise UsageError(str(exc), hint=f"the states of {DEFINITION_PATH.name}, in order") from None
+
+
+def _input_file_failure(lake: Path, events: list[dict]) -> tuple[str, dict] | None:
+    """``(manifest path, error)`` when a Spark job of this execution stopped on a bad input
+    file (the job exits 3 and its manifest's error is an ``InputFileError``), else None.
+
+    The history says which jobs this execution started (each ``TaskScheduled`` of an EMR task
+    carries the entry point and its ``--run-id``); the job's manifest says why it failed. A
+    manifest older than the task is another attempt's and does not count.
+    """
+    for event in events:
+        details = event.get("taskScheduledEventDetails") or {}
+        if event.get("type") != "TaskScheduled" or details.get("resourceType") != (
+            "emr-serverless"
+        ):
+            continue
+        try:
+            driver = json.loads(details.get("parameters") or "{}")["JobDriver"]["SparkSubmit"]
+            args = list(driver.get("EntryPointArguments") or [])
+            job = PurePosixPath(driver["EntryPoint"]).stem
+            job_run_id = args[args.index("--run-id") + 1]
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue
+        manifest = lake / "runs" / job_run_id / "manifests" / f"{job}.json"
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        error = data.get("error") if isinstance(data, dict) else None
+        scheduled = str(event.get("timestamp") or "")[:19]  # to the second, as the manifest
+        if (
+            isinstance(error, dict)
+            and error.get("type") == "InputFileError"
+            and data.get("status") == "FAILED"
+            and str(data.get("started_at") or "")[:19] >= scheduled
+        ):
+            return str(manifest), error
+    return None
 
 
 def _build_report(lake: Path, run_id: str) -> Any:
@@ -88,6 +152,8 @@ def _refuse_local_only_options(given: dict[str, Any]) -> None:
 def _run_aws(
     stack_name: str | None, region: str | None, run_id: str | None, mode: str, lake_dir: str
 ) -> None:
+    if run_id is not None:
+        _check_run_id(run_id)  # before boto3 or any AWS call
     if not stack_name:
         raise UsageError(
             "--target aws needs --stack-name", hint="the stack `carrental deploy` made"
@@ -126,18 +192,15 @@ def run_pipeline(
     from carrental.lock import LakeLock
     from orchestration.executor import DefinitionError, run_local
     from orchestration.executor.progress import ConsoleProgress
-    from spark_ingest.layout import new_run_id, validate_run_id
+    from spark_ingest.layout import new_run_id
 
     if "://" in lake_dir:
         raise UsageError(
             f"the local executor needs a local lake folder, not {lake_dir}",
             hint="use --target aws --stack-name S to run on AWS Step Functions",
         )
-    run_id = run_id or new_run_id()
-    try:
-        validate_run_id(run_id)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    run_id = _check_run_id(run_id) if run_id else new_run_id()
+    _check_from_state(from_state)
     lake = Path(lake_dir).resolve()
     if lake.exists() and not lake.is_dir():
         raise UsageError(f"--lake-dir {lake} is not a folder")
@@ -203,14 +266,21 @@ def run_pipeline(
     console.result(
         payload, "[bold red]pipeline FAILED[/bold red] run " + run_id + "\n" + "\n".join(lines)
     )
+    hint = (
+        f"alerts in {run_dir / 'alerts.jsonl'}; states in {run_dir / 'history.json'}; "
+        "fix the cause and re-run, or resume with --from-state"
+    )
+    bad_input = _input_file_failure(lake, result.events)
+    if bad_input is not None:  # exit 3, as `carrental spark` for the same job
+        manifest, error = bad_input
+        raise InputError(
+            f"pipeline failed: {result.error}: {error.get('message') or error}",
+            hint=f"a bad input file: fix or replace it and re-run; the job's manifest: {manifest}",
+        )
     cause = result.cause or ""
     if len(cause) > 2000:
         cause = cause[:2000] + " …"
-    raise CarrentalError(
-        f"pipeline failed: {result.error}: {cause}",
-        hint=f"alerts in {run_dir / 'alerts.jsonl'}; states in {run_dir / 'history.json'}; "
-        f"fix the cause and re-run, or resume with --from-state",
-    )
+    raise CarrentalError(f"pipeline failed: {result.error}: {cause}", hint=hint)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from carrental import console
 from carrental.errors import CarrentalError, InputError, UsageError
+from carrental.paths import local_folder
 from spark_ingest.layout import SPARK_JOBS, VALIDATE_JOB, new_run_id, runs_uri, validate_run_id
 
 SPARK_HELP = """Run a Spark job (spark-submit, local[2]) against a lake folder.
@@ -21,8 +22,9 @@ LAKE/runs/RUN_ID/manifests/JOB.json. With --inputs validated it reads instead wh
 validate_inputs checked in the same run (same --run-id), as `carrental run` does. Its log \
 is kept in LAKE/runs/RUN_ID/logs/JOB.log.
 
-Exit codes: 0 success, 3 bad input file (missing file or column, unreadable header), \
-1 any other failure (including zero valid rentals), 4 Java missing.
+Exit codes: 0 success, 1 any other failure (including zero valid rentals), 2 bad arguments \
+(unknown job, mode, engine or inputs, invalid run id, a URI as --lake-dir), 3 bad input file \
+(missing file or column, unreadable header), 4 Java missing.
 
 Examples:
 
@@ -37,6 +39,12 @@ carrental spark vehicle-location-performance --lake-dir lake --run-id r1 --input
 """
 
 EXIT_INPUT = 3
+#: `carrental spark` runs spark-submit in local mode on a local folder; the jobs read s3:// on
+#: EMR Serverless, where the deployed state machine passes them the bucket's URIs.
+LOCAL_ONLY_HINT = (
+    "carrental spark runs Spark locally on a local folder; on AWS the jobs run on EMR "
+    "Serverless: carrental run --target aws --stack-name S"
+)
 
 
 def resolve_job(name: str) -> str:
@@ -139,8 +147,9 @@ def register(app: typer.Typer) -> None:
                 help="vehicle_location_performance, user_transaction_analysis or validate_inputs"
             ),
         ],
+        # str, not Path: a Path turns s3://bucket into s3:/bucket (see carrental.paths).
         lake_dir: Annotated[
-            Path, typer.Option("--lake-dir", help="Lake folder.", metavar="<path>")
+            str, typer.Option("--lake-dir", help="Local lake folder.", metavar="<path>")
         ],
         run_id: Annotated[
             str | None, typer.Option("--run-id", help="Run id (default: a new sortable id).")
@@ -169,5 +178,6 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"unknown mode {mode!r}", hint="use --mode full or --mode incremental")
         if engine not in ("spark", "duckdb"):
             raise UsageError(f"unknown engine {engine!r}", hint="use --engine spark or duckdb")
-        manifest = run_spark_job(job, lake_dir, run_id, mode, engine, inputs)
+        lake = local_folder(lake_dir, hint=LOCAL_ONLY_HINT)
+        manifest = run_spark_job(job, lake, run_id, mode, engine, inputs)
         console.result(manifest, _summary(manifest))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,20 +10,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from carrental import console
 from carrental.errors import InputError, UsageError
+from carrental.paths import local_folder
 from carrental.report.history import analyse
-from carrental.report.inputs import (
-    find_asl,
-    list_runs,
-    load_history,
-    load_manifests,
-    parse_time,
-    read_json,
-)
+from carrental.report.inputs import find_asl, list_runs, parse_time, read_json
 from spark_ingest.layout import DATASETS, RAW_PREFIX
 
 STATUS_HELP = """Show the last runs and which raw files are new since the last successful run.
@@ -34,6 +30,9 @@ Raw files are compared with the files recorded in the last successful run's mani
 (inputs.<dataset>.files): a file is new when it was not recorded, changed when its size \
 or checksum differs (or, when only names were recorded, when it was modified after that \
 run started).
+
+A run file that cannot be read (not JSON, or a count that is not a number) is named in a \
+warning; every other run is still listed, and the exit code is then 3.
 
 Examples:
 
@@ -47,22 +46,114 @@ Examples:
 
 # --------------------------------------------------------------------------- runs
 
+#: One unreadable run file or value: ``{"file", "field", "message"}`` (``field`` None when the
+#: whole file is unreadable). Collected while reading, shown as warnings, listed under --json.
+Problem = dict[str, Any]
 
-def _rows_from_manifests(manifests: dict[str, dict[str, Any]]) -> dict[str, int | None]:
+
+def _problem(problems: list[Problem], path: Path, message: str, field: str | None = None):
+    problems.append({"file": str(path), "field": field, "message": message})
+
+
+def _read_run_json(path: Path, problems: list[Problem], what: str, kinds: tuple = (dict,)) -> Any:
+    """The parsed JSON of a run file; None when absent, or (plus a problem) when unreadable,
+    not JSON or not of the expected kind."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        _problem(problems, path, f"{path} is not valid JSON ({exc}): expected {what}; skipped")
+        return None
+    except OSError as exc:
+        _problem(problems, path, f"{path} cannot be read ({exc}): expected {what}; skipped")
+        return None
+    if not isinstance(data, kinds):
+        kind = type(data).__name__
+        _problem(problems, path, f"{path}: expected {what}, got a JSON {kind}; skipped")
+        return None
+    return data
+
+
+def _load_history(run_dir: Path, problems: list[Problem]) -> list[dict[str, Any]]:
+    what = "the execution history (a JSON object with events, or a list)"
+    data = _read_run_json(run_dir / "history.json", problems, what, (dict, list))
+    events = data.get("events") if isinstance(data, dict) else data
+    if not isinstance(events, list):
+        return []
+    return [event for event in events if isinstance(event, dict)]
+
+
+def _load_manifests(
+    run_dir: Path, problems: list[Problem]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Path]]:
+    """The run's job manifests by job name, and the file each came from."""
+    manifests: dict[str, dict[str, Any]] = {}
+    paths: dict[str, Path] = {}
+    folder = run_dir / "manifests"
+    if not folder.is_dir():
+        return manifests, paths
+    for path in sorted(folder.glob("*.json")):
+        data = _read_run_json(path, problems, "a job manifest (a JSON object)")
+        if data is not None:
+            job = str(data.get("job") or path.stem)
+            manifests[job], paths[job] = data, path
+    return manifests, paths
+
+
+def _section(
+    manifest: dict[str, Any], key: str, path: Path, problems: list[Problem]
+) -> dict[str, Any]:
+    """``manifest[key]`` when it is an object (absent: empty), else empty plus a problem."""
+    value = manifest.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        _problem(problems, path, f"{path}: {key} must be an object, got {value!r}; ignored", key)
+        return {}
+    return value
+
+
+def _whole(value: Any, path: Path, field: str, problems: list[Problem]) -> int | None:
+    """A count from a manifest: None when absent, else a whole number (a problem if not)."""
+    if value is None:
+        return None
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    _problem(
+        problems, path, f"{path}: {field} must be a whole number, got {value!r}; ignored", field
+    )
+    return None
+
+
+def _rows_from_manifests(
+    manifests: dict[str, dict[str, Any]],
+    paths: dict[str, Path] | None = None,
+    problems: list[Problem] | None = None,
+) -> dict[str, int | None]:
     """Rows read and quarantined per dataset (max over jobs: both jobs read rentals)."""
     if not manifests:
         return {"rows_read": None, "rows_quarantined": None, "rows_written": None}
+    problems = [] if problems is None else problems
     read: dict[str, int] = {}
     rejected: dict[str, int] = {}
     written = 0
-    for manifest in manifests.values():
-        for dataset, info in (manifest.get("inputs") or {}).items():
+    for job, manifest in manifests.items():
+        path = (paths or {}).get(job, Path(f"{job}.json"))
+        for dataset, info in _section(manifest, "inputs", path, problems).items():
             if isinstance(info, dict):
-                read[dataset] = max(read.get(dataset, 0), int(info.get("rows_read") or 0))
-                rejected[dataset] = max(rejected.get(dataset, 0), int(info.get("rejected") or 0))
-        for info in (manifest.get("outputs") or {}).values():
+                n = _whole(info.get("rows_read"), path, f"inputs.{dataset}.rows_read", problems)
+                read[dataset] = max(read.get(dataset, 0), n or 0)
+                n = _whole(info.get("rejected"), path, f"inputs.{dataset}.rejected", problems)
+                rejected[dataset] = max(rejected.get(dataset, 0), n or 0)
+        for table, info in _section(manifest, "outputs", path, problems).items():
             if isinstance(info, dict):
-                written += int(info.get("rows") or 0)
+                written += _whole(info.get("rows"), path, f"outputs.{table}.rows", problems) or 0
     return {
         "rows_read": sum(read.values()),
         "rows_quarantined": sum(rejected.values()),
@@ -70,12 +161,20 @@ def _rows_from_manifests(manifests: dict[str, dict[str, Any]]) -> dict[str, int 
     }
 
 
-def run_summary(lake: Path, run_id: str, asl: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_summary(
+    lake: Path,
+    run_id: str,
+    asl: dict[str, Any] | None = None,
+    problems: list[Problem] | None = None,
+) -> dict[str, Any]:
+    """One run's row of the status table; unreadable files and values go to ``problems``."""
+    problems = [] if problems is None else problems
     run_dir = lake / "runs" / run_id
-    execution = read_json(run_dir / "execution.json")
-    execution = execution if isinstance(execution, dict) else None
-    history = load_history(run_dir)
-    manifests = load_manifests(run_dir)
+    execution = _read_run_json(
+        run_dir / "execution.json", problems, "the execution record (a JSON object)"
+    )
+    history = _load_history(run_dir, problems)
+    manifests, manifest_paths = _load_manifests(run_dir, problems)
     summary = analyse(history, execution, asl)
     status = summary.status
     if not status:
@@ -103,12 +202,13 @@ def run_summary(lake: Path, run_id: str, asl: dict[str, Any] | None = None) -> d
         "status": status,
         "started": started.isoformat() if started else None,
         "duration_seconds": round(duration, 1) if duration is not None else None,
-        **_rows_from_manifests(manifests),
+        **_rows_from_manifests(manifests, manifest_paths, problems),
         "failing_state": summary.failing_state,
         "error": error,
         "report": str(report) if report.is_file() else None,
         "_started": started,
         "_manifests": manifests,
+        "_manifest_paths": manifest_paths,
     }
 
 
@@ -124,19 +224,39 @@ def _raw_key(dataset: str, path: str) -> str:
     return f"{dataset}/{text.rsplit('/', 1)[-1]}"
 
 
-def _recorded_files(manifests: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _recorded_files(
+    manifests: dict[str, dict[str, Any]],
+    paths: dict[str, Path] | None = None,
+    problems: list[Problem] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """'<dataset>/<name>' -> the recorded entry; a size that is not a number is dropped."""
+    problems = [] if problems is None else problems
     recorded: dict[str, dict[str, Any]] = {}
-    for manifest in manifests.values():
-        for dataset, info in (manifest.get("inputs") or {}).items():
+    for job, manifest in manifests.items():
+        source = (paths or {}).get(job, Path(f"{job}.json"))
+        for dataset, info in _section(manifest, "inputs", source, problems).items():
             if not isinstance(info, dict):
                 continue
-            for entry in info.get("files") or []:
+            files = info.get("files") or []
+            if not isinstance(files, list):
+                field = f"inputs.{dataset}.files"
+                _problem(
+                    problems, source, f"{source}: {field} must be a list, got {files!r}", field
+                )
+                continue
+            for i, entry in enumerate(files):
                 if isinstance(entry, str):
                     recorded[_raw_key(dataset, entry)] = {}
                 elif isinstance(entry, dict):
                     path = entry.get("path") or entry.get("uri") or entry.get("name")
-                    if path:
-                        recorded[_raw_key(dataset, str(path))] = entry
+                    if not path:
+                        continue
+                    entry = dict(entry)
+                    for key in ("size", "size_bytes"):
+                        field = f"inputs.{dataset}.files[{i}].{key}"
+                        if _whole(entry.get(key), source, field, problems) is None:
+                            entry.pop(key, None)
+                    recorded[_raw_key(dataset, str(path))] = entry
     return recorded
 
 
@@ -163,7 +283,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def raw_changes(lake: Path, last_success: dict[str, Any] | None) -> dict[str, Any]:
+def raw_changes(
+    lake: Path, last_success: dict[str, Any] | None, problems: list[Problem] | None = None
+) -> dict[str, Any]:
     current = _current_files(lake)
     if last_success is None:
         return {
@@ -173,7 +295,9 @@ def raw_changes(lake: Path, last_success: dict[str, Any] | None) -> dict[str, An
             "removed": [],
             "unchanged": 0,
         }
-    recorded = _recorded_files(last_success["_manifests"])
+    recorded = _recorded_files(
+        last_success["_manifests"], last_success.get("_manifest_paths"), problems
+    )
     since: datetime | None = last_success["_started"]
     new, changed, unchanged = [], [], 0
     for key, stat in sorted(current.items()):
@@ -205,7 +329,10 @@ def raw_changes(lake: Path, last_success: dict[str, Any] | None) -> dict[str, An
 
 
 def collect_status(lake_dir: str | os.PathLike[str], limit: int = 10) -> dict[str, Any]:
-    """Everything `carrental status` shows, as a JSON-ready dict."""
+    """Everything `carrental status` shows, as a JSON-ready dict.
+
+    ``problems`` lists the run files (and fields) that could not be read, sorted by file;
+    those runs are still listed, without the unreadable values."""
     lake = Path(lake_dir)
     if not lake.is_dir():
         raise InputError(
@@ -214,13 +341,14 @@ def collect_status(lake_dir: str | os.PathLike[str], limit: int = 10) -> dict[st
         )
     asl_path = find_asl(lake)
     asl = read_json(asl_path) if asl_path else None
-    runs = [run_summary(lake, run_id, asl) for run_id in list_runs(lake)]
+    problems: list[Problem] = []
+    runs = [run_summary(lake, run_id, asl, problems) for run_id in list_runs(lake)]
     runs.sort(
         key=lambda r: (r["_started"] or datetime.min.replace(tzinfo=UTC), r["run_id"]),
         reverse=True,
     )
     last_success = next((r for r in runs if r["status"] == "SUCCEEDED"), None)
-    raw = raw_changes(lake, last_success)
+    raw = raw_changes(lake, last_success, problems)
     public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs[:limit]]
     return {
         "lake_dir": str(lake),
@@ -228,7 +356,13 @@ def collect_status(lake_dir: str | os.PathLike[str], limit: int = 10) -> dict[st
         "runs": public,
         "last_successful_run": last_success["run_id"] if last_success else None,
         "raw_files": raw,
+        "problems": _unique_sorted(problems),
     }
+
+
+def _unique_sorted(problems: list[Problem]) -> list[Problem]:
+    seen = {(p["file"], p["field"] or "", p["message"]): p for p in problems}
+    return [seen[key] for key in sorted(seen)]
 
 
 # --------------------------------------------------------------------------- output
@@ -324,12 +458,28 @@ def render_human(payload: dict[str, Any]) -> Group:
 def register(app: typer.Typer) -> None:
     @app.command("status", help=STATUS_HELP, short_help="Show the last runs and new raw files.")
     def status(
+        # str, not Path: a Path turns s3://bucket into s3:/bucket (see carrental.paths).
         lake_dir: Annotated[
-            Path, typer.Option("--lake-dir", help="The lake folder (local path).")
-        ] = Path("lake"),
+            str, typer.Option("--lake-dir", help="The lake folder (local path).")
+        ] = "lake",
         limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs to show.")] = 10,
     ) -> None:
         if limit < 1:
             raise UsageError("--limit must be at least 1", hint="for example --limit 5")
-        payload = collect_status(lake_dir, limit)
+        lake = local_folder(
+            lake_dir,
+            hint="status reads a local lake; `carrental run --target aws` copies each AWS "
+            "run's history.json and execution.json into <lake>/runs/<run_id>/",
+        )
+        payload = collect_status(lake, limit)
+        for problem in payload["problems"]:
+            console.warn(escape(problem["message"]))
         console.result(payload, render_human(payload))  # type: ignore[arg-type]
+        files = sorted({p["file"] for p in payload["problems"]})
+        if files:
+            raise InputError(
+                f"{len(files)} run file{'s' if len(files) != 1 else ''} could not be read "
+                "(named in the warnings above)",
+                hint="the runs are listed without the unreadable values (see the warnings); "
+                "fix or delete the damaged files",
+            )

@@ -31,6 +31,8 @@ from orchestration.aws.template import TEMPLATE_PATH, load_template
 
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+#: the status of a stack whose CREATE change set has not been executed (or failed)
+_UNCREATED = "REVIEW_IN_PROGRESS"
 _BROKEN = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"}
 
 
@@ -201,6 +203,29 @@ def _wait_change_set(cfn: Any, stack_name: str, name: str, delay: float) -> dict
     raise DeployError(f"change set {name} did not finish")
 
 
+def _recreate_uncreated(
+    cfn: Any, session: Any, stack_name: str, delay: float, progress: Callable[[str], None]
+) -> None:
+    """Delete a stack left in REVIEW_IN_PROGRESS by a CREATE change set that failed: it has no
+    resources, and no UPDATE can touch it. One with a change set that did not fail may be
+    another deploy's, about to run: that is refused, naming it."""
+    summaries = cfn.list_change_sets(StackName=stack_name).get("Summaries", [])
+    pending = [
+        f"{c['ChangeSetName']} ({c.get('Status')}, {c.get('ExecutionStatus')})"
+        for c in summaries
+        if c.get("Status") != "FAILED"
+    ]
+    if pending:
+        raise DeployError(
+            f"stack {stack_name} is not created yet ({_UNCREATED}) and has a change set that "
+            f"may still run: {', '.join(pending)}",
+            hint="if no other deploy is running, delete the stack: carrental destroy "
+            f"--stack-name {stack_name} --region ...",
+        )
+    progress(f"stack {stack_name} was never created ({_UNCREATED}): deleting it, then creating it")
+    destroy(stack_name=stack_name, session=session, delay=delay, progress=progress)
+
+
 def deploy(
     *,
     stack_name: str,
@@ -232,6 +257,9 @@ def deploy(
 
     stack = describe_stack(cfn, stack_name)
     status = stack["StackStatus"] if stack else None
+    if status == _UNCREATED:
+        _recreate_uncreated(cfn, session, stack_name, delay, progress)
+        stack = status = None
     if status in _BROKEN:
         raise DeployError(
             f"stack {stack_name} is in {status} and cannot be updated",

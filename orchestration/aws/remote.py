@@ -26,6 +26,26 @@ class RemoteRunError(UsageError):
     """The run could not be started (no stack, no state machine yet): exit code 2."""
 
 
+REGION_HINT = "pass --region (e.g. --region eu-west-1) or set AWS_DEFAULT_REGION"
+
+
+def check_region(region: str | None) -> str:
+    """``region`` when it is a region name; a missing or malformed one is a UsageError (exit 2),
+    not botocore's NoRegionError / InvalidRegionError when the first client is made."""
+    from botocore.exceptions import InvalidRegionError
+    from botocore.utils import validate_region_name
+
+    if not region or not region.strip():
+        raise UsageError("no AWS region given", hint=REGION_HINT)
+    try:
+        validate_region_name(region)
+    except InvalidRegionError:
+        raise UsageError(
+            f"--region {region!r} is not an AWS region name", hint=REGION_HINT
+        ) from None
+    return region
+
+
 def state_machine_arn(cfn: Any, stack_name: str) -> str:
     """The ``StateMachineArn`` output of ``stack_name``."""
     try:
@@ -84,7 +104,7 @@ def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 
 def run_remote(
     stack_name: str,
-    region: str,
+    region: str | None,
     run_id: str | None = None,
     mode: str = "incremental",
     *,
@@ -100,17 +120,28 @@ def run_remote(
     ``name`` (= run id), ``status`` (SUCCEEDED / FAILED / TIMED_OUT / ABORTED), ``startDate``,
     ``stopDate``, ``input``, ``output``, ``error``, ``cause``.
     """
+    # arguments first: nothing is created or called for a bad run id, mode or region
+    if run_id:
+        try:
+            validate_run_id(run_id)
+        except ValueError as exc:
+            raise RemoteRunError(
+                str(exc), hint="e.g. --run-id 20240501T060000Z-demo (or omit it for a new id)"
+            ) from None
+    else:
+        run_id = new_run_id()
+    if mode not in ("full", "incremental"):
+        raise RemoteRunError(f"unknown mode {mode!r}", hint="use full or incremental")
     if session is None:
         import boto3
 
-        session = boto3.Session(region_name=region)
+        session = boto3.Session(region_name=region or None)
+    # the session's region: --region, else AWS_DEFAULT_REGION / the AWS config file
+    check_region(getattr(session, "region_name", None))
     if progress is None:
         from carrental import console
 
         progress = console.info
-    run_id = validate_run_id(run_id) if run_id else new_run_id()
-    if mode not in ("full", "incremental"):
-        raise RemoteRunError(f"unknown mode {mode!r}", hint="use full or incremental")
     cfn = session.client("cloudformation")
     sfn = session.client("stepfunctions")
     arn = state_machine_arn(cfn, stack_name)

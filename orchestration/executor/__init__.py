@@ -29,6 +29,7 @@ from orchestration.executor.interpreter import (
     Handler,
     TaskContext,
     TaskFailure,
+    now_iso,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "LocalBindings",
     "TaskContext",
     "TaskFailure",
+    "check_from_state",
     "run_local",
     "write_json_atomic",
 ]
@@ -55,6 +57,26 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(payload, fh, indent=2, default=str)
     os.replace(tmp, path)
+
+
+def check_from_state(
+    from_state: str | None,
+    definition: Mapping[str, Any] | None = None,
+    *,
+    definition_path: str | Path | None = None,
+) -> None:
+    """Raise DefinitionError, naming ``from_state`` and the valid names, unless it is None or a
+    top-level state of the definition (loaded from ``definition_path`` when not given)."""
+    if from_state is None:
+        return
+    if definition is None:
+        definition = load_definition(LOCAL_SUBSTITUTIONS, definition_path)
+    states = definition["States"]
+    if from_state not in states:
+        raise DefinitionError(
+            f"--from-state {from_state!r} is not a top-level state; choose one of: "
+            + ", ".join(states)
+        )
 
 
 def run_local(
@@ -72,6 +94,7 @@ def run_local(
 ) -> ExecutionResult:
     """Execute the pipeline on ``lake_dir``; always writes history.json and execution.json."""
     definition = load_definition(LOCAL_SUBSTITUTIONS, definition_path)
+    check_from_state(from_state, definition)  # a bad state leaves no run record behind
     bindings = LocalBindings(lake_dir, run_id, engine=engine)
     handlers = {**bindings.handlers(), **(handler_overrides or {})}
     executor = Executor(
@@ -80,22 +103,35 @@ def run_local(
     run_dir = bindings.run_dir
     execution_input = {"run_id": run_id, "mode": mode}
     # a RUNNING record first: a run that is killed leaves a trace of itself
-    write_json_atomic(
-        run_dir / "execution.json",
-        {
-            "executionArn": None,
-            "name": run_id,
-            "status": "RUNNING",
-            "startDate": None,
-            "stopDate": None,
-            "input": execution_input,
-            "output": None,
-            "error": None,
-            "cause": None,
-        },
-    )
+    record = {
+        "executionArn": None,
+        "name": run_id,
+        "status": "RUNNING",
+        "startDate": None,
+        "stopDate": None,
+        "input": execution_input,
+        "output": None,
+        "error": None,
+        "cause": None,
+    }
+    write_json_atomic(run_dir / "execution.json", record)
     try:
         result = executor.run(execution_input, run_id, from_state=from_state)
+    except BaseException as exc:
+        # the executor raised instead of returning a result: the run is over all the same, so
+        # it must not stay RUNNING (``carrental status`` would list it as running forever)
+        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        write_json_atomic(
+            run_dir / "execution.json",
+            {
+                **record,
+                "status": "ABORTED" if interrupted else "FAILED",
+                "stopDate": now_iso(),
+                "error": type(exc).__name__,
+                "cause": str(exc),
+            },
+        )
+        raise
     finally:
         bindings.close()
         write_json_atomic(run_dir / "history.json", {"events": executor.history.events})

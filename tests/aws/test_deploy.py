@@ -525,6 +525,90 @@ def test_an_update_keeps_every_parameter_it_was_not_given_on_moto(
         assert TEMPLATE_PARAMETERS["ScheduleState"]["Default"] == "ENABLED"
 
 
+def _leave_an_uncreated_stack(session: Any, subset: dict[str, Any], *, failed: bool) -> None:
+    """What a first deploy that stopped after its CREATE change set leaves: the stack in
+    REVIEW_IN_PROGRESS, without resources, and the change set (FAILED when CloudFormation
+    refused it, which moto never does by itself: its status is set as AWS would)."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    cfn = session.client("cloudformation")
+    cfn.create_change_set(
+        StackName=STACK,
+        ChangeSetName="first-deploy",
+        ChangeSetType="CREATE",
+        TemplateBody=json.dumps(subset),
+        Parameters=[{"ParameterKey": "BucketName", "ParameterValue": BUCKET}],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    if failed:
+        for change_set in cloudformation_backends[DEFAULT_ACCOUNT_ID][REGION].change_sets.values():
+            change_set.status = "FAILED"
+            change_set.execution_status = "UNAVAILABLE"
+    assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == (
+        "REVIEW_IN_PROGRESS"
+    )
+
+
+def test_a_stack_whose_first_change_set_failed_is_created_on_the_next_deploy_on_moto(
+    aws_credentials, bundle, tmp_path
+):
+    """The next deploy deletes that empty stack and creates it (before, every later deploy
+    said the stack was busy, for good)."""
+    subset, _ = moto_subset(load_template())
+    template_path = tmp_path / "subset.json"
+    template_path.write_text(json.dumps(subset))
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = boto3.Session(region_name=REGION)
+        _leave_an_uncreated_stack(session, subset, failed=True)
+        messages: list[str] = []
+        result = deploy(
+            stack_name=STACK,
+            bucket=BUCKET,
+            session=session,
+            bundle=bundle,
+            template_path=template_path,
+            delay=0.01,
+            progress=messages.append,
+        )
+        assert result.operations == ["CREATE", "UPDATE"]
+        stack = session.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+        assert stack["StackStatus"] == "UPDATE_COMPLETE"
+        assert _stack_parameters(session)["ArtifactsPrefix"] == bundle.prefix
+        roles = {r["RoleName"] for r in session.client("iam").list_roles()["Roles"]}
+        assert "dev-carrental-emr-job" in roles
+    assert any("was never created (REVIEW_IN_PROGRESS)" in m for m in messages)
+
+
+def test_an_uncreated_stack_whose_change_set_may_still_run_is_refused_on_moto(
+    aws_credentials, bundle, tmp_path
+):
+    """A CREATE change set that did not fail may be another deploy's, about to be executed:
+    the stack is left alone and the error names the change set and how to delete it."""
+    subset, _ = moto_subset(load_template())
+    template_path = tmp_path / "subset.json"
+    template_path.write_text(json.dumps(subset))
+    with mock_aws(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = boto3.Session(region_name=REGION)
+        _leave_an_uncreated_stack(session, subset, failed=False)
+        with pytest.raises(DeployError) as raised:
+            deploy(
+                stack_name=STACK,
+                bucket=BUCKET,
+                session=session,
+                bundle=bundle,
+                template_path=template_path,
+                delay=0.01,
+            )
+        assert "first-deploy (CREATE_COMPLETE, AVAILABLE)" in str(raised.value)
+        assert f"carrental destroy --stack-name {STACK}" in raised.value.hint
+        stack = session.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+        assert stack["StackStatus"] == "REVIEW_IN_PROGRESS"
+        assert not session.client("s3").list_buckets()["Buckets"]  # nothing uploaded
+
+
 TEMPLATE_PARAMETERS = load_template()["Parameters"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import warnings
 
 import boto3
@@ -11,6 +12,7 @@ import pytest
 from moto import mock_aws
 from moto.stepfunctions.models import stepfunctions_backends
 
+from carrental.errors import UsageError
 from orchestration.aws import remote
 from orchestration.aws.remote import RemoteRunError, run_remote
 from orchestration.aws.template import load_template
@@ -142,5 +144,75 @@ def test_missing_stack_or_state_machine_is_a_clear_error(aws_credentials):
 
 
 def test_bad_run_id_is_refused_before_any_call():
-    with pytest.raises(ValueError, match="invalid run id"):
+    # a usage error (exit 2), not a ValueError the CLI reports as a crash (exit 1)
+    with pytest.raises(RemoteRunError, match="invalid run id"):
         run_remote("s", REGION, "../etc", session=object(), progress=lambda _m: None)
+
+
+@pytest.fixture
+def no_aws_region(monkeypatch, tmp_path):
+    """No region anywhere: no AWS_DEFAULT_REGION / AWS_REGION, no profile, no config file."""
+    for name in (
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def _cli(monkeypatch, *args: str) -> int:
+    from carrental import console
+    from carrental.cli import main
+
+    monkeypatch.setattr(console.MODE, "quiet", False)
+    monkeypatch.setattr(console.MODE, "json", False)
+    monkeypatch.setattr(sys, "argv", ["carrental", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return exit_info.value.code
+
+
+def test_run_without_a_region_is_a_usage_error(no_aws_region, monkeypatch, capsys):
+    with mock_aws():  # nothing may reach AWS, even if the check were missing
+        code = _cli(monkeypatch, "run", "--target", "aws", "--stack-name", "x")
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2, err
+    assert "no AWS region given" in err
+    assert "pass --region" in err and "AWS_DEFAULT_REGION" in err
+    assert "NoRegionError" not in err
+
+
+@pytest.mark.parametrize("region", ["", "eu west 1"])
+def test_run_remote_refuses_a_missing_or_malformed_region(no_aws_region, region):
+    with mock_aws(), pytest.raises(UsageError) as info:  # exit 2
+        run_remote("x", region, "r1", progress=lambda _m: None)
+    assert "AWS_DEFAULT_REGION" in info.value.hint
+
+
+@pytest.mark.parametrize("command", [["deploy", "--bucket", "b"], ["destroy", "--yes"]])
+@pytest.mark.parametrize("region", ["", "eu west 1"])
+def test_deploy_and_destroy_refuse_an_empty_or_malformed_region(
+    no_aws_region, monkeypatch, capsys, command, region
+):
+    """--region is required by both; an empty or malformed one is exit 2 before any AWS call
+    (it used to fail as a ValueError / InvalidRegionError when the first client was made)."""
+    monkeypatch.setattr(boto3.Session, "get_credentials", lambda self: object())
+
+    def first_call(**kwargs):
+        kwargs["session"].client("cloudformation")
+        raise AssertionError("reached AWS with a bad region")
+
+    monkeypatch.setattr("orchestration.aws.deploy.deploy", first_call)
+    monkeypatch.setattr("orchestration.aws.deploy.destroy", first_call)
+    with mock_aws():
+        code = _cli(monkeypatch, command[0], "--stack-name", "x", "--region", region, *command[1:])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2, err
+    assert "region" in err and "pass --region" in err

@@ -46,3 +46,32 @@ def test_runner_refuses_uris_before_touching_the_disk(tmp_path: Path, monkeypatc
         with pytest.raises(UsageError, match="--lake-dir must be a local folder"):
             call()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_an_unsafe_run_id_with_exit_2(tmp_path: Path, monkeypatch, capsys) -> None:
+    """In-process: the run id is checked before dbt is resolved, started or anything written."""
+    import carrental.dbt_runner as runner
+    from carrental import console
+    from carrental.cli import main
+
+    def no_dbt(*args, **kwargs):
+        raise AssertionError("dbt must not be started for a refused run id")
+
+    monkeypatch.setattr(runner, "stream_process", no_dbt)
+    monkeypatch.setattr(runner, "dbt_command", no_dbt)
+    monkeypatch.setattr(console.MODE, "quiet", False)
+    monkeypatch.setattr(console.MODE, "json", False)
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["carrental", "dbt", "--lake-dir", str(lake), "--run-id", "../../etc", "--", "build"],
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_info.value.code == 2, err
+    assert "invalid run id '../../etc'" in err
+    assert "re-run with --debug" not in err
+    assert list(lake.iterdir()) == []

@@ -76,6 +76,37 @@ def test_a_damaged_lock_file_is_taken_over_with_a_warning(tmp_path, capsys):
     assert "stale" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        (b"{garbage", "{garbage"),
+        (b"[bold]1[/bold]", "[bold]1[/bold]"),  # printed as it is, not as rich markup
+        (b"{}", "{}"),
+        (b'"pid 12"', '"pid 12"'),
+        (b"\xff\xfe{", "\ufffd\ufffd{"),  # not UTF-8: read_lock used to raise
+    ],
+)
+def test_an_unreadable_lock_file_is_taken_over_with_a_warning_naming_it(
+    tmp_path, capsys, content, shown
+):
+    (tmp_path / LOCK_NAME).write_bytes(content)
+    assert not read_lock(tmp_path / LOCK_NAME)  # None, or {} for "{}"
+    with LakeLock(tmp_path, "new") as lock:
+        assert lock.took_over == {"content": shown}
+        assert read_lock(tmp_path / LOCK_NAME)["run_id"] == "new"
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"warning: taking over a damaged lake lock {tmp_path / LOCK_NAME}" in err, err
+    assert "expected JSON with pid, host, started_at and run_id" in err
+    assert repr(shown) in err
+
+
+def test_an_empty_lock_file_is_taken_without_a_warning(tmp_path, capsys):
+    (tmp_path / LOCK_NAME).write_text("")  # what os.open(O_CREAT) leaves before the record
+    with LakeLock(tmp_path, "new") as lock:
+        assert lock.took_over is None
+    assert capsys.readouterr().err == ""
+
+
 def test_killed_holder_process_lock_is_taken_over(tmp_path):
     script = textwrap.dedent(
         f"""

@@ -195,3 +195,155 @@ def test_local_target_still_defaults_to_spark_and_checks_the_engine(
     )
     assert cli(monkeypatch, "run", "--lake-dir", str(tmp_path)) == 0
     assert seen["engine"] == "spark"
+
+
+# ---- arguments are checked before anything is started, locked or written ----------------
+
+
+def test_aws_target_refuses_an_unsafe_run_id_with_exit_2(monkeypatch, capsys, fake_run):
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    code = cli(
+        monkeypatch, "run", "--target", "aws", "--stack-name", "x", "--region", "eu-west-1",
+        "--run-id", "../../etc",
+    )  # fmt: skip
+    err = flat(capsys.readouterr().err)
+    assert code == 2, err
+    assert "invalid run id '../../etc'" in err
+    assert "re-run with --debug" not in err
+
+
+def test_unknown_from_state_is_refused_before_lock_data_java_or_run_record(
+    tmp_path, monkeypatch, capsys, fake_run
+):
+    touched = []
+    monkeypatch.setattr("carrental.commands.run._generate", lambda *a: touched.append("generate"))
+    monkeypatch.setattr("carrental.java.ensure_java", lambda *a, **k: touched.append("java"))
+    monkeypatch.setattr(LakeLock, "__enter__", lambda self: touched.append("lock"))
+    lake = tmp_path / "lake"
+    code = cli(
+        monkeypatch, "run", "--lake-dir", str(lake), "--from-state", "Bogus",
+        "--run-id", "r-bogus", "--generate-if-empty", "10",
+    )  # fmt: skip
+    err = flat(capsys.readouterr().err)
+    assert code == 2, err
+    assert "--from-state 'Bogus' is not a top-level state" in err
+    assert "RunDbtBuild" in err and "ValidateInputs" in err  # the valid names are listed
+    assert touched == []
+    assert not lake.exists()  # no lake folder, no runs/r-bogus/execution.json
+    assert fake_run.calls == []
+
+
+def test_run_local_refuses_an_unknown_state_before_writing_the_run_record(tmp_path, fake_run):
+    from orchestration.executor import DefinitionError, run_local
+
+    with pytest.raises(DefinitionError, match=r"'Bogus' is not a top-level state.*RunDbtBuild"):
+        run_local(tmp_path, "r-bogus", from_state="Bogus", wait_factor=0)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_run_local_does_not_leave_a_running_record_when_the_executor_raises(
+    tmp_path, monkeypatch, fake_run
+):
+    from orchestration.executor import Executor, run_local
+
+    def explode(self, *args, **kwargs):
+        raise RuntimeError("interpreter bug")
+
+    monkeypatch.setattr(Executor, "run", explode)
+    with pytest.raises(RuntimeError, match="interpreter bug"):
+        run_local(tmp_path, "r-crash", wait_factor=0)
+    record = json.loads((tmp_path / "runs/r-crash/execution.json").read_text())
+    assert record["status"] == "FAILED"
+    assert (record["error"], record["cause"]) == ("RuntimeError", "interpreter bug")
+    assert record["stopDate"]
+
+
+# ---- exit 3 for a bad input file, 1 for other failures -----------------------------------
+
+
+def _failing_emr(fakes, error: dict | None, *, stale: bool = False):
+    """An EMR handler whose job fails as the real job does: a FAILED manifest, a task failure."""
+    from orchestration.executor.bindings import EMR_START_JOB_RUN, LOCAL_BUCKET
+    from orchestration.executor.interpreter import TaskFailure, now_iso
+
+    def emr(params, ctx):
+        fakes.calls.append((EMR_START_JOB_RUN, params))
+        driver = params["JobDriver"]["SparkSubmit"]
+        job = driver["EntryPoint"].rsplit("/", 1)[-1][:-3]
+        args = driver["EntryPointArguments"]
+        run_id = args[args.index("--run-id") + 1]
+        runs_root = args[args.index("--runs-root") + 1]
+        assert runs_root == f"s3://{LOCAL_BUCKET}/runs"
+        lake = fakes.lake
+        manifest = lake / "runs" / run_id / "manifests" / f"{job}.json"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        started = "2000-01-01T00:00:00Z" if stale else now_iso()[:19] + "Z"
+        manifest.write_text(
+            json.dumps(
+                {
+                    "job": job,
+                    "run_id": run_id,
+                    "status": "FAILED",
+                    "started_at": started,
+                    "error": error,
+                }
+            )
+        )
+        raise TaskFailure("States.TaskFailed", f"{job} exited with code 3")
+
+    return emr
+
+
+BAD_HEADER = {
+    "type": "InputFileError",
+    "message": "dataset 'vehicles', file 'file:/lake/data/raw/vehicles/v.csv', column "
+    "'vehicle_id': the header lacks a required column (expected vehicle_id,...)",
+    "dataset": "vehicles",
+    "file": "file:/lake/data/raw/vehicles/v.csv",
+    "column": "vehicle_id",
+}
+
+
+def test_a_bad_input_file_makes_the_run_exit_3(tmp_path, monkeypatch, capsys, fake_run):
+    fake_run.lake = tmp_path
+    fake_run.emr = _failing_emr(fake_run, BAD_HEADER)
+    code = cli(
+        monkeypatch, "run", "--lake-dir", str(tmp_path), "--run-id", "r-bad", "--engine", "duckdb"
+    )
+    err = flat(capsys.readouterr().err)
+    assert code == 3, err
+    assert "pipeline failed: ValidateInputsFailed" in err
+    assert "file 'file:/lake/data/raw/vehicles/v.csv', column 'vehicle_id'" in err
+    assert "runs/r-bad/manifests/validate_inputs.json" in err.replace(" ", "")  # rich wraps
+
+
+@pytest.mark.parametrize(
+    "error,stale",
+    [
+        ({"type": "ReconciliationError", "message": "rows_read != valid + rejected"}, False),
+        (BAD_HEADER, True),  # an earlier attempt's manifest: not this execution's failure
+    ],
+    ids=["other-job-error", "stale-manifest"],
+)
+def test_other_job_failures_still_exit_1(tmp_path, monkeypatch, capsys, fake_run, error, stale):
+    fake_run.lake = tmp_path
+    fake_run.emr = _failing_emr(fake_run, error, stale=stale)
+    code = cli(
+        monkeypatch, "run", "--lake-dir", str(tmp_path), "--run-id", "r-1", "--engine", "duckdb"
+    )
+    err = flat(capsys.readouterr().err)
+    assert code == 1, err
+    assert "pipeline failed: ValidateInputsFailed" in err
+
+
+def test_help_names_the_three_spark_jobs():
+    from typer.testing import CliRunner
+
+    from carrental.cli import app
+
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = flat(result.output)
+    assert "both Spark jobs" not in text
+    assert "the three Spark jobs (validate_inputs, then the two KPI jobs)" in text

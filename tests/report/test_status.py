@@ -145,3 +145,53 @@ def test_missing_lake_is_an_input_error(tmp_path):
 
     with pytest.raises(InputError, match="does not exist"):
         status_cmd.collect_status(tmp_path / "nope")
+
+
+def _damage_two_run_files(lake):
+    """A corrupt manifest in a new run r1, and a rows_read that is not a number in the last
+    successful run (the other job of that run still records 1000 rentals read)."""
+    corrupt = lake / "runs" / "r1" / "manifests" / "validate_inputs.json"
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_text("{not json", encoding="utf-8")
+    wrong = (
+        lake / "runs" / fake_lake.SUCCESS_RUN / "manifests" / "vehicle_location_performance.json"
+    )
+    manifest = json.loads(wrong.read_text())
+    manifest["inputs"]["rental_transactions"]["rows_read"] = "12 rows"
+    wrong.write_text(json.dumps(manifest), encoding="utf-8")
+    return corrupt, wrong
+
+
+def test_unreadable_run_files_are_warnings_naming_file_and_field(app, status_lake, monkeypatch):
+    from carrental.errors import InputError
+
+    corrupt, wrong = _damage_two_run_files(status_lake)
+    monkeypatch.setattr(console.err, "_width", 10_000)
+    monkeypatch.setattr(console.out, "_width", 10_000)
+    result = CliRunner().invoke(app, ["status", "--lake-dir", str(status_lake)])
+    assert isinstance(result.exception, InputError), result.output
+    assert result.exception.exit_code == 3
+    out = result.output
+    assert f"warning: {corrupt} is not valid JSON" in out
+    assert "expected a job manifest (a JSON object)" in out
+    assert (
+        f"warning: {wrong}: inputs.rental_transactions.rows_read must be a whole number, "
+        "got '12 rows'"
+    ) in out
+    assert result.exception.message.startswith("2 run files could not be read")
+    # every run is still listed; the success keeps the rows of the readable values
+    for run_id in ("r1", fake_lake.SUCCESS_RUN, fake_lake.FAILED_RUN, fake_lake.PREVIOUS_RUN):
+        assert run_id in out
+    assert "1,115" in out
+
+
+def test_unreadable_run_files_in_the_json_payload(status_lake):
+    corrupt, wrong = _damage_two_run_files(status_lake)
+    payload = status_cmd.collect_status(status_lake)
+    # sorted by file: runs/20240503T060000Z-cccccc/... before runs/r1/...
+    assert [p["file"] for p in payload["problems"]] == [str(wrong), str(corrupt)]
+    assert payload["problems"][0]["field"] == "inputs.rental_transactions.rows_read"
+    assert payload["problems"][1]["field"] is None
+    by_id = {r["run_id"]: r for r in payload["runs"]}
+    assert by_id[fake_lake.SUCCESS_RUN]["rows_read"] == 1115
+    assert by_id["r1"]["rows_read"] is None

@@ -1,7 +1,8 @@
 """Broken raw files read the same on both engines: each file below is read and given its
-row-level reasons (``read_raw``, then ``parse_rentals`` / ``parse_dimension``) by Spark and by
-the DuckDB engine, and both must give the rows written out by hand here (source file, the
-row's raw text, its first reason code or None for a valid row).
+row-level reasons (``read_raw``, then ``parse_rentals`` / ``annotate_dimension``, which adds a
+dimension's duplicate keys) by Spark and by the DuckDB engine, and both must give the rows
+written out by hand here (source file, the row's raw text, its first reason code or None for
+a valid row).
 
 Rentals are read line by line by Spark (``multiLine=False``): a line break inside a record
 (quoted or not, ``\\n``, ``\\r\\n`` or a bare ``\\r``) splits it into MALFORMED_ROW fragments, an
@@ -198,6 +199,32 @@ CASES["stray_quotes"] = (
     },
     [*stray_rows("a.csv", 1), ("b.csv", UNTERMINATED, MALFORMED), *stray_rows("b.csv", 11)],
 )
+#: a dimension file is multi-line CSV on both engines: a quote that is never closed runs to the
+#: end of the file, which becomes one record of too few fields
+CASES["unterminated_quote_in_a_dimension"] = (
+    LOCATIONS,
+    {"l.csv": f'{LOCATION_HEADER}\n{location(1)}\n2,"{SITE}\n{location(3)}\n'.encode()},
+    [("l.csv", location(1), None), ("l.csv", f'2,"{SITE}\n{location(3)}', MALFORMED)],
+)
+#: names Hadoop percent-encodes in Spark's file path (a space, '%', '#'; '+' it keeps): each
+#: row names its file as written, and of two rows with one key the row of the file whose name
+#: sorts last wins, by the name as written: "a!.csv" > "a b.csv" ('!' > ' '), where the encoded
+#: "a%20b.csv" would sort last ('%' > '!')
+OTHER_SITE = "1,Other,2 Elm St,Springfield,IL,62701,39.78,-89.65"
+CASES["file_names_spark_encodes"] = (
+    LOCATIONS,
+    {
+        "a b.csv": f"{LOCATION_HEADER}\n{location(1)}\n{location(2)}\n".encode(),
+        "a!.csv": f"{LOCATION_HEADER}\n{OTHER_SITE}\n".encode(),
+        "c+d%41#e.csv": f"{LOCATION_HEADER}\n{location(3)}\n".encode(),
+    },
+    [
+        ("a!.csv", OTHER_SITE, None),
+        ("a b.csv", location(1), C.DUPLICATE_KEY),
+        ("a b.csv", location(2), None),
+        ("c+d%41#e.csv", location(3), None),
+    ],
+)
 #: the raw rows of some cases as read (file, rental_id, user_id, has a _corrupt_record)
 FIELDS = {
     "stray_quotes": [
@@ -235,11 +262,11 @@ def row_reasons(spark, dataset: str, paths: list[str]) -> list[list]:
     from pyspark.sql import functions as F
 
     from spark_ingest.io import read_raw
-    from spark_ingest.validate import parse_dimension, parse_rentals, raw_record
+    from spark_ingest.validate import annotate_dimension, parse_rentals, raw_record
 
     ds = C.CONTRACT[dataset]
     raw = read_raw(spark, ds, paths)
-    parsed = parse_rentals(raw) if dataset == RENTALS else parse_dimension(raw, ds)
+    parsed = parse_rentals(raw) if dataset == RENTALS else annotate_dimension(raw, ds)
     rows = parsed.select(
         C.SOURCE_FILE, raw_record(ds).alias("text"), F.col("reason_codes")
     ).collect()
@@ -383,6 +410,62 @@ def test_duckdb_engine_keeps_the_rows_after_an_unterminated_quote_in_a_large_fil
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got == {"reasons": {"VALID": rows, MALFORMED: 1}, "bad": [UNTERMINATED]}
+
+
+LARGE_DIMENSION_SCRIPT = """
+import json, sys
+from spark_ingest import duckdb_engine
+duckdb_engine.activate()
+from spark_ingest import contract as C
+from spark_ingest.errors import InputFileError
+from spark_ingest.io import read_raw
+spark = duckdb_engine.duckdb_session()
+try:
+    rows = read_raw(spark, C.CONTRACT["locations"], [sys.argv[1]]).count()
+except InputFileError as exc:
+    print(json.dumps({"error": exc.as_dict()}))
+else:
+    print(json.dumps({"rows": rows}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_duckdb_engine_stops_on_an_unterminated_quote_in_a_large_dimension_file(
+    tmp_path: Path,
+) -> None:
+    """A dimension file is multi-line CSV, so it cannot be re-read line by line: where DuckDB's
+    reader loses its place (an unterminated quote beyond its first buffer: it reports the quote
+    on another line and drops rows without a reject; checked here on DuckDB alone), the job
+    stops with an input-file error naming the file, instead of losing the rows. A small file
+    with the same quote is one MALFORMED_ROW for the rest of the file (``unterminated`` cases)."""
+    import duckdb
+
+    rows = 700_000  # about 39 MB
+    path = tmp_path / "locations.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write(f'{LOCATION_HEADER}\n{location(1)}\n2,"{SITE}\n')
+        out.writelines(f"{location(n)}\n" for n in range(3, rows + 3))
+    columns = ", ".join(f"'{name}': 'VARCHAR'" for name in C.CONTRACT["locations"].column_names)
+    with duckdb.connect() as con:
+        alone = con.execute(
+            f"select count(*) from read_csv('{path}', header = true, auto_detect = false, "
+            f"columns = {{{columns}}}, quote = '\"', escape = '\"', strict_mode = true, "
+            "store_rejects = true)"
+        ).fetchone()[0]
+    assert 1 < alone < rows  # the precondition: DuckDB's reader alone loses rows
+    proc = subprocess.run(
+        [sys.executable, "-c", LARGE_DIMENSION_SCRIPT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["error"]["type"] == "InputFileError"
+    assert got["error"]["file"] == str(path)
+    assert "quote opened and not closed" in got["error"]["message"]
 
 
 #: a row with bytes that are not UTF-8: MALFORMED_ROW on both engines (its text differs: Spark
