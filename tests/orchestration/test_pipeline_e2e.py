@@ -284,10 +284,11 @@ def test_corrupt_vehicles_csv_fails_before_touching_outputs(lake, good):
     finally:
         for p, data in originals.items():
             p.write_bytes(data)
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # a bad input file, as `carrental spark` exits for it
     record = execution(lake, "e2e-corrupt")
     assert record["error"] == "ValidateInputsFailed"  # validated once: no KPI job started
     assert record["error"] in proc.stderr
+    assert path.name in proc.stderr and "brand" in proc.stderr  # the file and the column
     texts = " ".join(a["message"] for a in alerts(lake, "e2e-corrupt"))
     assert "vehicles" in texts and "brand" in texts
     assert snapshot_outputs(lake) == good["outputs"]
