@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from carrental.errors import EnvironmentProblem, UsageError
-from spark_ingest.layout import runs_uri, validate_run_id
+from carrental.errors import EnvironmentProblem, UsageError, check_run_id
+from spark_ingest.layout import runs_uri
 from spark_ingest.submit import LineCallback, stream_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -163,12 +163,7 @@ def run_dbt(
     run_results.json.
     """
     if run_id is not None:  # first: an unsafe run id is a usage error (exit 2), never a crash
-        try:
-            validate_run_id(run_id)
-        except ValueError as exc:
-            raise UsageError(
-                str(exc), hint="e.g. --run-id 20240501T060000Z-demo, or omit --run-id"
-            ) from None
+        check_run_id(run_id)
     if not args:
         raise UsageError("no dbt command given", hint="for example: carrental dbt -- build")
     if on_line is not None and not capture:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from spark_ingest.layout import validate_run_id
+
 # Exit codes (documented in the README, "Exit codes").
 EXIT_OK = 0
 EXIT_FAILED = 1  # the pipeline or a job ran and failed (data-quality gate, Fail state, ...)
@@ -38,3 +40,18 @@ class EnvironmentProblem(CarrentalError):
 
 class LockHeld(CarrentalError):
     exit_code = EXIT_LOCKED
+
+
+RUN_ID_HINT = "e.g. --run-id 20240501T060000Z-demo (or omit it for a new id)"
+
+
+def check_run_id(run_id: str, error: type[UsageError] = UsageError) -> str:
+    """``run_id`` when it is safe as a path segment, else ``error`` (exit 2) naming the rule.
+
+    Every command that takes ``--run-id`` calls this before it touches a lake, a warehouse or
+    AWS, so a bad id is a usage error and never a crash half way.
+    """
+    try:
+        return validate_run_id(run_id)
+    except ValueError as exc:
+        raise error(str(exc), hint=RUN_ID_HINT) from None

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from carrental import console
-from carrental.errors import CarrentalError, InputError, UsageError
+from carrental.errors import CarrentalError, InputError, UsageError, check_run_id
 
 MODES = ("full", "incremental")
 ENGINES = ("spark", "duckdb")
@@ -48,18 +48,6 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise UsageError(f"--{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
-
-
-def _check_run_id(run_id: str) -> str:
-    """``run_id`` when it is safe, else a UsageError (exit 2) naming the rule."""
-    from spark_ingest.layout import validate_run_id
-
-    try:
-        return validate_run_id(run_id)
-    except ValueError as exc:
-        raise UsageError(
-            str(exc), hint="e.g. --run-id 20240501T060000Z-demo (or omit it for a new id)"
-        ) from None
 
 
 def _check_from_state(from_state: str | None) -> None:
@@ -153,7 +141,7 @@ def _run_aws(
     stack_name: str | None, region: str | None, run_id: str | None, mode: str, lake_dir: str
 ) -> None:
     if run_id is not None:
-        _check_run_id(run_id)  # before boto3 or any AWS call
+        check_run_id(run_id)  # before boto3 or any AWS call
     if not stack_name:
         raise UsageError(
             "--target aws needs --stack-name", hint="the stack `carrental deploy` made"
@@ -199,7 +187,7 @@ def run_pipeline(
             f"the local executor needs a local lake folder, not {lake_dir}",
             hint="use --target aws --stack-name S to run on AWS Step Functions",
         )
-    run_id = _check_run_id(run_id) if run_id else new_run_id()
+    run_id = check_run_id(run_id) if run_id else new_run_id()
     _check_from_state(from_state)
     lake = Path(lake_dir).resolve()
     if lake.exists() and not lake.is_dir():

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from carrental import console
-from carrental.errors import CarrentalError, InputError, UsageError
+from carrental.errors import CarrentalError, InputError, UsageError, check_run_id
 from carrental.paths import local_folder
-from spark_ingest.layout import SPARK_JOBS, VALIDATE_JOB, new_run_id, runs_uri, validate_run_id
+from spark_ingest.layout import SPARK_JOBS, VALIDATE_JOB, new_run_id, runs_uri
 
 SPARK_HELP = """Run a Spark job (spark-submit, local[2]) against a lake folder.
 
@@ -53,16 +53,6 @@ def resolve_job(name: str) -> str:
     if job not in SPARK_JOBS:
         raise UsageError(f"unknown job {name!r}", hint=f"choose one of: {', '.join(SPARK_JOBS)}")
     return job
-
-
-def check_run_id(run_id: str) -> str:
-    """``run_id`` when valid, else a UsageError (exit 2) naming the rule."""
-    try:
-        return validate_run_id(run_id)
-    except ValueError as exc:
-        raise UsageError(
-            str(exc), hint="e.g. --run-id 20240501T060000Z-demo (or omit it for a new id)"
-        ) from None
 
 
 def _error_line(output: str) -> str | None:

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from carrental.errors import UsageError
-from spark_ingest.layout import new_run_id, validate_run_id
+from carrental.errors import UsageError, check_run_id
+from spark_ingest.layout import new_run_id
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -121,15 +121,7 @@ def run_remote(
     ``stopDate``, ``input``, ``output``, ``error``, ``cause``.
     """
     # arguments first: nothing is created or called for a bad run id, mode or region
-    if run_id:
-        try:
-            validate_run_id(run_id)
-        except ValueError as exc:
-            raise RemoteRunError(
-                str(exc), hint="e.g. --run-id 20240501T060000Z-demo (or omit it for a new id)"
-            ) from None
-    else:
-        run_id = new_run_id()
+    run_id = check_run_id(run_id, RemoteRunError) if run_id else new_run_id()
     if mode not in ("full", "incremental"):
         raise RemoteRunError(f"unknown mode {mode!r}", hint="use full or incremental")
     if session is None:
