@@ -15,10 +15,9 @@ from dbt_support import DBT_TIMEOUT, MARTS
 
 from carrental.dbt_runner import REPO_ROOT, dbt_command, run_dbt
 
-CHROMIUM = next(
-    (p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and Path(p).exists()),
-    None,
-)
+#: the same names scripts/ensure-chromium.sh accepts (Debian's ``chromium``; Ubuntu and others
+#: ship ``chromium-browser``)
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
