@@ -567,6 +567,23 @@ def not_incremental(lake: Path, run_id: str, job: str, log_text: str) -> str | N
     return f"{job} ran as --mode full (its log says {event!r})" if event else None
 
 
+def not_appended(lake: Path, run_id: str, job: str) -> str | None:
+    """Why ``job``, run incrementally, did more than append the new rentals; None when its
+    manifest's ``ingest.check.path`` is ``append``. An incremental run may still re-check
+    every stored rental (``recheck``: a new rental's key is already stored) or rebuild the
+    KPI partials from every segment (``rebuild``): a correct run, but not the daily case the
+    incremental target is about, so the report says so beside the time."""
+    path = lake / RUNS_PREFIX / run_id / "manifests" / f"{job}.json"
+    try:
+        check = json.loads(path.read_text(encoding="utf-8"))["ingest"]["check"]
+        taken, reason = check["path"], check.get("reason")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{job}: no ingest.check.path in {path} ({type(exc).__name__}: {exc})"
+    if taken == "append":
+        return None
+    return f"{job} took the {taken!r} path" + (f" ({reason})" if reason else "")
+
+
 def not_timed(returncode: int, failure: str, log_path: Path) -> dict:
     """The record of a job a repeat did not time (its set-up failed): it counts as failed."""
     return {
@@ -1217,6 +1234,13 @@ def run_bench(config: BenchConfig) -> dict:
                             f"incremental run, so the repeat counts as failed; see {log_path}"
                         )
                         _log(f"  {job}: NOT incremental: {record['failure']}")
+                    elif path_note := not_appended(lake, run_id, job):
+                        record["path"] = path_note
+                        notes.append(
+                            f"incremental repeat {repeat}: {path_note}: timed as it ran "
+                            f"(slower than an append); see {log_path}"
+                        )
+                        _log(f"  {job}: incremental, not an append: {path_note}")
                 results[side].runs.setdefault(job, []).append(record)
                 _log(
                     f"  {job}: exit {measurement.returncode}, wall {measurement.wall_s:.1f} s, "

@@ -386,7 +386,11 @@ def test_an_incremental_repeat_that_ran_full_or_whose_set_up_failed_is_failed(
         log_path.write_text(f'{{"event": "job_started", "mode": "{mode}"}}\n')
         folder = lake / "runs" / run_id / "manifests"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{job}.json").write_text(json.dumps({"job": job, "mode": ran}))
+        # repeat 2's fact job stays incremental but rebuilds its partials from every segment
+        path = "rebuild" if (repeat, job) == ("r2", VLP) else "append"
+        check = {"path": path, "reason": "not_chained" if path == "rebuild" else None}
+        manifest = {"job": job, "mode": ran, "ingest": {"check": check}}
+        (folder / f"{job}.json").write_text(json.dumps(manifest))
         # repeat 1: the untimed full set-up run's validate_inputs fails
         return 1 if (repeat, mode, job) == ("r1", "full", VALIDATE_JOB) else 0
 
@@ -419,6 +423,39 @@ def test_an_incremental_repeat_that_ran_full_or_whose_set_up_failed_is_failed(
     assert (total["wall_s"], total["runs_ok"], total["runs"]) == (None, 0, 2)
     assert "validate_inputs ran as --mode full" in side["note"]
     assert "set-up run failed" in side["note"]
+    # a rebuild is timed as it ran (it did run incrementally), and the notes say so
+    assert (
+        side["runs"][VLP][1]["path"]
+        == "vehicle_location_performance took the 'rebuild' path (not_chained)"
+    )
+    rebuilt = [n for n in report["notes"] if "'rebuild' path" in n]
+    assert len(rebuilt) == 1 and rebuilt[0].startswith("incremental repeat 2: vehicle_location")
+    assert "path" not in side["runs"][UTA][1]  # an append adds no note
+
+
+def test_a_manifest_shows_an_incremental_run_that_did_more_than_append(tmp_path: Path) -> None:
+    folder = tmp_path / "runs" / "r" / "manifests"
+    folder.mkdir(parents=True)
+
+    def manifest(job: str, data: object) -> None:
+        (folder / f"{job}.json").write_text(json.dumps(data))
+
+    manifest(
+        VALIDATE_JOB,
+        {"ingest": {"check": {"path": "recheck", "reason": "duplicate_keys_across_runs"}}},
+    )
+    manifest(VLP, {"ingest": {"check": {"path": "append", "reason": None}}})
+    manifest(UTA, {"ingest": {}})
+    check = harness.not_appended
+    assert check(tmp_path, "r", VALIDATE_JOB) == (
+        "validate_inputs took the 'recheck' path (duplicate_keys_across_runs)"
+    )
+    assert check(tmp_path, "r", VLP) is None
+    assert check(tmp_path, "r", UTA).startswith(
+        "user_transaction_analysis: no ingest.check.path in "
+    )
+    assert "KeyError" in check(tmp_path, "r", UTA)
+    assert "FileNotFoundError" in check(tmp_path, "other", UTA)
 
 
 def test_an_interruption_in_the_first_repeat_leaves_the_partial_file(
