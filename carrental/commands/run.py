@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -61,13 +63,30 @@ def _check_from_state(from_state: str | None) -> None:
         raise UsageError(str(exc), hint=f"the states of {DEFINITION_PATH.name}, in order") from None
 
 
-def _input_file_failure(lake: Path, events: list[dict]) -> tuple[str, dict] | None:
-    """``(manifest path, error)`` when a Spark job of this execution stopped on a bad input
+#: reads one job manifest: ``(runs root from the job's --runs-root, run id, job)`` to
+#: ``(where it is, its text)``; raises OSError (or ValueError) when it cannot
+ManifestReader = Callable[[str, str, str], tuple[str, str]]
+
+
+def _utc_second(value: object) -> str | None:
+    """An ISO timestamp (``Z``, an offset such as boto3's local time, or none: UTC) as UTC
+    to the second, ``YYYY-MM-DDTHH:MM:SS``; None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _input_file_failure(events: list[dict], read: ManifestReader) -> tuple[str, dict] | None:
+    """``(manifest location, error)`` when a Spark job of this execution stopped on a bad input
     file (the job exits 3 and its manifest's error is an ``InputFileError``), else None.
 
     The history says which jobs this execution started (each ``TaskScheduled`` of an EMR task
-    carries the entry point and its ``--run-id``); the job's manifest says why it failed. A
-    manifest older than the task is another attempt's and does not count.
+    carries the entry point, its ``--run-id`` and ``--runs-root``); the job's manifest says why
+    it failed. A manifest older than the task is another attempt's and does not count.
     """
     for event in events:
         details = event.get("taskScheduledEventDetails") or {}
@@ -80,23 +99,56 @@ def _input_file_failure(lake: Path, events: list[dict]) -> tuple[str, dict] | No
             args = list(driver.get("EntryPointArguments") or [])
             job = PurePosixPath(driver["EntryPoint"]).stem
             job_run_id = args[args.index("--run-id") + 1]
+            runs_root = args[args.index("--runs-root") + 1]
         except (ValueError, KeyError, IndexError, TypeError):
             continue
-        manifest = lake / "runs" / job_run_id / "manifests" / f"{job}.json"
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            location, text = read(runs_root, job_run_id, job)
+            data = json.loads(text)
+        except (OSError, ValueError):  # missing or unreadable: not this job's answer
             continue
         error = data.get("error") if isinstance(data, dict) else None
-        scheduled = str(event.get("timestamp") or "")[:19]  # to the second, as the manifest
+        scheduled = _utc_second(event.get("timestamp"))  # to the second, as the manifest
+        started = _utc_second(data.get("started_at")) if isinstance(data, dict) else None
         if (
             isinstance(error, dict)
             and error.get("type") == "InputFileError"
             and data.get("status") == "FAILED"
-            and str(data.get("started_at") or "")[:19] >= scheduled
+            and scheduled is not None
+            and started is not None
+            and started >= scheduled
         ):
-            return str(manifest), error
+            return location, error
     return None
+
+
+def _local_manifests(lake: Path) -> ManifestReader:
+    """The local executor's jobs write ``s3://<local bucket>/runs`` under ``<lake>/runs``."""
+
+    def read(runs_root: str, run_id: str, job: str) -> tuple[str, str]:
+        path = lake / "runs" / run_id / "manifests" / f"{job}.json"
+        return str(path), path.read_text(encoding="utf-8")
+
+    return read
+
+
+def _s3_manifests(region: str | None) -> ManifestReader:
+    """An AWS execution's jobs write their manifests under the ``--runs-root`` S3 prefix."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    s3 = boto3.Session(region_name=region or None).client("s3")
+
+    def read(runs_root: str, run_id: str, job: str) -> tuple[str, str]:
+        bucket, _, prefix = runs_root.removeprefix("s3://").partition("/")
+        key = "/".join(filter(None, [prefix.strip("/"), run_id, "manifests", f"{job}.json"]))
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (BotoCoreError, ClientError) as exc:  # no such key, no access, no network
+            raise OSError(f"s3://{bucket}/{key}: {exc}") from exc
+        return f"s3://{bucket}/{key}", body.decode("utf-8")
+
+    return read
 
 
 def _build_report(lake: Path, run_id: str) -> Any:
@@ -164,7 +216,25 @@ def _run_aws(
     )
     if status and status != "SUCCEEDED":
         error = result.get("error") or status
+        bad_input = _input_file_failure(_history(lake_dir, result), _s3_manifests(region))
+        if bad_input is not None:  # exit 3, as a local run and `carrental spark`
+            manifest, details = bad_input
+            raise InputError(
+                f"the AWS execution ended {status}: {error}: {details.get('message') or details}",
+                hint=f"a bad input file: fix or replace it in S3 and re-run; the job's "
+                f"manifest: {manifest}",
+            )
         raise CarrentalError(f"the AWS execution ended {status}: {error}: {result.get('cause')}")
+
+
+def _history(lake_dir: str, result: dict) -> list[dict]:
+    """The events ``run_remote`` copied to ``<lake>/runs/<run id>/history.json``, or []."""
+    path = Path(lake_dir).resolve() / "runs" / str(result.get("name")) / "history.json"
+    try:
+        events = json.loads(path.read_text(encoding="utf-8")).get("events")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return events if isinstance(events, list) else []
 
 
 def run_pipeline(
@@ -258,7 +328,7 @@ def run_pipeline(
         f"alerts in {run_dir / 'alerts.jsonl'}; states in {run_dir / 'history.json'}; "
         "fix the cause and re-run, or resume with --from-state"
     )
-    bad_input = _input_file_failure(lake, result.events)
+    bad_input = _input_file_failure(result.events, _local_manifests(lake))
     if bad_input is not None:  # exit 3, as `carrental spark` for the same job
         manifest, error = bad_input
         raise InputError(

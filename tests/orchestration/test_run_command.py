@@ -347,3 +347,93 @@ def test_help_names_the_three_spark_jobs():
     text = flat(result.output)
     assert "both Spark jobs" not in text
     assert "the three Spark jobs (validate_inputs, then the two KPI jobs)" in text
+
+
+# ---- --target aws: the same exit 3, from the job's manifest in S3 -------------------------
+
+
+def _aws_failure(monkeypatch, tmp_path, scheduled_at: str) -> None:
+    """``run_remote`` faked as a FAILED execution whose history (copied beside the lake, as
+    the real one does) scheduled validate_inputs at ``scheduled_at``, boto3's local time."""
+    parameters = {
+        "ApplicationId": "app",
+        "JobDriver": {
+            "SparkSubmit": {
+                "EntryPoint": "s3://lake-bkt/artifacts/abc/validate_inputs.py",
+                "EntryPointArguments": [
+                    "--raw-root",
+                    "s3://lake-bkt/data/raw",
+                    "--run-id",
+                    "r-aws",
+                    "--runs-root",
+                    "s3://lake-bkt/runs",
+                    "--mode",
+                    "incremental",
+                ],
+            }
+        },
+    }
+    events = [
+        {"type": "ExecutionStarted", "timestamp": scheduled_at},
+        {
+            "type": "TaskScheduled",
+            "timestamp": scheduled_at,
+            "taskScheduledEventDetails": {
+                "resourceType": "emr-serverless",
+                "resource": "startJobRun.sync",
+                "parameters": json.dumps(parameters),
+            },
+        },
+    ]
+
+    def fake_run_remote(*, stack_name, region, run_id, mode, lake_dir):
+        run_dir = tmp_path / "runs" / run_id
+        run_dir.mkdir(parents=True)
+        (run_dir / "history.json").write_text(json.dumps({"events": events}))
+        return {"name": run_id, "status": "FAILED", "error": "ValidateInputsFailed", "cause": "x"}
+
+    monkeypatch.setattr("orchestration.aws.remote.run_remote", fake_run_remote)
+
+
+@pytest.mark.parametrize(
+    "started_at,expected",
+    [
+        ("2026-12-03T22:20:28Z", 3),  # after the task was scheduled (23:20:27+01:00)
+        ("2026-12-03T22:20:26Z", 1),  # before it: an earlier attempt's manifest
+        (None, 1),  # no manifest in S3
+    ],
+    ids=["this-execution", "stale-manifest", "no-manifest"],
+)
+def test_aws_target_exits_3_when_a_job_stopped_on_a_bad_input_file(
+    tmp_path, monkeypatch, capsys, fake_run, started_at, expected
+):
+    import boto3
+    from moto import mock_aws
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    _aws_failure(monkeypatch, tmp_path, "2026-12-03T23:20:27.512000+01:00")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(
+            Bucket="lake-bkt", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        if started_at:
+            manifest = {"status": "FAILED", "started_at": started_at, "error": BAD_HEADER}
+            s3.put_object(
+                Bucket="lake-bkt",
+                Key="runs/r-aws/manifests/validate_inputs.json",
+                Body=json.dumps(manifest).encode(),
+            )
+        code = cli(
+            monkeypatch, "run", "--target", "aws", "--stack-name", "st", "--region", "eu-west-1",
+            "--run-id", "r-aws", "--lake-dir", str(tmp_path),
+        )  # fmt: skip
+    err = flat(capsys.readouterr().err)
+    assert code == expected, err
+    assert "the AWS execution ended FAILED: ValidateInputsFailed" in err
+    named = "file 'file:/lake/data/raw/vehicles/v.csv', column 'vehicle_id'" in err
+    assert named is (expected == 3)
+    if expected == 3:
+        assert "s3://lake-bkt/runs/r-aws/manifests/validate_inputs.json" in err.replace(" ", "")
