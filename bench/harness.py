@@ -578,10 +578,14 @@ def not_appended(lake: Path, run_id: str, job: str) -> str | None:
         check = json.loads(path.read_text(encoding="utf-8"))["ingest"]["check"]
         taken, reason = check["path"], check.get("reason")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"{job}: no ingest.check.path in {path} ({type(exc).__name__}: {exc})"
+        return (
+            f"{job}: no ingest.check.path in {path} ({type(exc).__name__}: {exc}), so whether "
+            "it only appended is unknown"
+        )
     if taken == "append":
         return None
-    return f"{job} took the {taken!r} path" + (f" ({reason})" if reason else "")
+    why = f" ({reason})" if reason else ""
+    return f"{job} took the {taken!r} path{why}: timed as it ran (more work than an append)"
 
 
 def not_timed(returncode: int, failure: str, log_path: Path) -> dict:
@@ -1236,10 +1240,7 @@ def run_bench(config: BenchConfig) -> dict:
                         _log(f"  {job}: NOT incremental: {record['failure']}")
                     elif path_note := not_appended(lake, run_id, job):
                         record["path"] = path_note
-                        notes.append(
-                            f"incremental repeat {repeat}: {path_note}: timed as it ran "
-                            f"(slower than an append); see {log_path}"
-                        )
+                        notes.append(f"incremental repeat {repeat}: {path_note}; see {log_path}")
                         _log(f"  {job}: incremental, not an append: {path_note}")
                 results[side].runs.setdefault(job, []).append(record)
                 _log(

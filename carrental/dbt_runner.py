@@ -163,7 +163,8 @@ def run_dbt(
     run_results.json.
     """
     if run_id is not None:  # first: an unsafe run id is a usage error (exit 2), never a crash
-        check_run_id(run_id)
+        # without --run-id dbt runs all the same; only run_results.json is not filed by run
+        check_run_id(run_id, hint="e.g. --run-id 20240501T060000Z-demo, or omit --run-id")
     if not args:
         raise UsageError("no dbt command given", hint="for example: carrental dbt -- build")
     if on_line is not None and not capture:

@@ -45,13 +45,14 @@ class LockHeld(CarrentalError):
 RUN_ID_HINT = "e.g. --run-id 20240501T060000Z-demo (or omit it for a new id)"
 
 
-def check_run_id(run_id: str, error: type[UsageError] = UsageError) -> str:
+def check_run_id(run_id: str, error: type[UsageError] = UsageError, hint: str = RUN_ID_HINT) -> str:
     """``run_id`` when it is safe as a path segment, else ``error`` (exit 2) naming the rule.
 
-    Every command that takes ``--run-id`` calls this before it touches a lake, a warehouse or
-    AWS, so a bad id is a usage error and never a crash half way.
+    The commands that take ``--run-id`` (run, spark, dbt, crawl and the AWS run) call this
+    before they touch a lake, a warehouse or AWS, so a bad id is a usage error and never a
+    crash half way.
     """
     try:
         return validate_run_id(run_id)
     except ValueError as exc:
-        raise error(str(exc), hint=RUN_ID_HINT) from None
+        raise error(str(exc), hint=hint) from None

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from carrental import console
-from carrental.errors import CarrentalError
+from carrental.errors import CarrentalError, check_run_id
 from carrental.paths import local_folder
 
 HELP = """Register the processed tables in the local catalog (like the Glue crawlers).
@@ -62,10 +62,9 @@ def register(app: typer.Typer) -> None:
             hint="the local catalog lives in <lake>/warehouse.duckdb; on AWS the Glue crawlers "
             "of the deployed stack register the tables in S3",
         )
-        try:
-            result = crawl(lake, crawler=crawler, tables=table or None, run_id=run_id)
-        except ValueError as exc:  # invalid run id
-            raise CarrentalError(str(exc), exit_code=2) from exc
+        if run_id is not None:
+            check_run_id(run_id)
+        result = crawl(lake, crawler=crawler, tables=table or None, run_id=run_id)
         info = result["Crawler"]
         last = info["LastCrawl"]
         for change in info["SchemaChanges"]:

@@ -100,7 +100,7 @@ def _input_file_failure(events: list[dict], read: ManifestReader) -> tuple[str, 
             job = PurePosixPath(driver["EntryPoint"]).stem
             job_run_id = args[args.index("--run-id") + 1]
             runs_root = args[args.index("--runs-root") + 1]
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             continue
         try:
             location, text = read(runs_root, job_run_id, job)
@@ -134,19 +134,26 @@ def _local_manifests(lake: Path) -> ManifestReader:
 
 def _s3_manifests(region: str | None) -> ManifestReader:
     """An AWS execution's jobs write their manifests under the ``--runs-root`` S3 prefix."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from spark_ingest.manifest import manifest_uri
 
-    s3 = boto3.Session(region_name=region or None).client("s3")
+    clients: list[Any] = []  # made on the first read: most failed runs have no job to look up
 
     def read(runs_root: str, run_id: str, job: str) -> tuple[str, str]:
-        bucket, _, prefix = runs_root.removeprefix("s3://").partition("/")
-        key = "/".join(filter(None, [prefix.strip("/"), run_id, "manifests", f"{job}.json"]))
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        uri = manifest_uri(runs_root, run_id, job)  # the path the job wrote
+        scheme, _, rest = uri.partition("://")
+        bucket, _, key = rest.partition("/")
+        if scheme not in ("s3", "s3a") or not bucket or not key:
+            raise ValueError(f"{uri}: not an S3 object")
+        if not clients:
+            clients.append(boto3.Session(region_name=region or None).client("s3"))
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = clients[0].get_object(Bucket=bucket, Key=key)["Body"].read()
         except (BotoCoreError, ClientError) as exc:  # no such key, no access, no network
-            raise OSError(f"s3://{bucket}/{key}: {exc}") from exc
-        return f"s3://{bucket}/{key}", body.decode("utf-8")
+            raise OSError(f"{uri}: {exc}") from exc
+        return uri, body.decode("utf-8")
 
     return read
 
@@ -229,7 +236,9 @@ def _run_aws(
 
 def _history(lake_dir: str, result: dict) -> list[dict]:
     """The events ``run_remote`` copied to ``<lake>/runs/<run id>/history.json``, or []."""
-    path = Path(lake_dir).resolve() / "runs" / str(result.get("name")) / "history.json"
+    if not result.get("name"):
+        return []
+    path = Path(lake_dir).resolve() / "runs" / str(result["name"]) / "history.json"
     try:
         events = json.loads(path.read_text(encoding="utf-8")).get("events")
     except (OSError, ValueError, AttributeError):

@@ -424,9 +424,9 @@ def test_an_incremental_repeat_that_ran_full_or_whose_set_up_failed_is_failed(
     assert "validate_inputs ran as --mode full" in side["note"]
     assert "set-up run failed" in side["note"]
     # a rebuild is timed as it ran (it did run incrementally), and the notes say so
-    assert (
-        side["runs"][VLP][1]["path"]
-        == "vehicle_location_performance took the 'rebuild' path (not_chained)"
+    assert side["runs"][VLP][1]["path"] == (
+        "vehicle_location_performance took the 'rebuild' path (not_chained): timed as it ran "
+        "(more work than an append)"
     )
     rebuilt = [n for n in report["notes"] if "'rebuild' path" in n]
     assert len(rebuilt) == 1 and rebuilt[0].startswith("incremental repeat 2: vehicle_location")
@@ -448,13 +448,15 @@ def test_a_manifest_shows_an_incremental_run_that_did_more_than_append(tmp_path:
     manifest(UTA, {"ingest": {}})
     check = harness.not_appended
     assert check(tmp_path, "r", VALIDATE_JOB) == (
-        "validate_inputs took the 'recheck' path (duplicate_keys_across_runs)"
+        "validate_inputs took the 'recheck' path (duplicate_keys_across_runs): timed as it ran "
+        "(more work than an append)"
     )
     assert check(tmp_path, "r", VLP) is None
     assert check(tmp_path, "r", UTA).startswith(
         "user_transaction_analysis: no ingest.check.path in "
     )
     assert "KeyError" in check(tmp_path, "r", UTA)
+    assert check(tmp_path, "r", UTA).endswith("so whether it only appended is unknown")
     assert "FileNotFoundError" in check(tmp_path, "other", UTA)
 
 

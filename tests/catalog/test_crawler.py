@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -198,8 +199,8 @@ def test_crawler_name_run_id_result_file(lake: Path) -> None:
     assert crawler_for_table("rentals_fact") == "vehicle_location_performance_crawler"
 
 
-def test_cli_crawl_exit_codes(lake: Path) -> None:
-    from carrental.cli import app
+def test_cli_crawl_exit_codes(lake: Path, monkeypatch, capsys) -> None:
+    from carrental.cli import app, main
 
     runner = CliRunner()
     ok = runner.invoke(app, ["--json", "crawl", "--lake-dir", str(lake)])
@@ -207,4 +208,15 @@ def test_cli_crawl_exit_codes(lake: Path) -> None:
     assert json.loads(ok.stdout)["Crawler"]["LastCrawl"]["Status"] == "SUCCEEDED"
     bad = runner.invoke(app, ["crawl", "--lake-dir", str(lake), "--table", "nope"])
     assert bad.exit_code != 0
+    # as the user meets it (main maps the error to its exit code and one line plus a hint)
+    monkeypatch.setattr(
+        sys, "argv", ["carrental", "crawl", "--lake-dir", str(lake), "--run-id", "../x"]
+    )
+    with pytest.raises(SystemExit) as unsafe:
+        main()
+    err = " ".join(capsys.readouterr().err.split())
+    assert unsafe.value.code == 2, err
+    assert "invalid run id '../x'" in err
+    assert "--run-id 20240501T060000Z-demo" in err  # the hint every command gives
+    assert not (lake / "runs" / "x").exists() and not (lake.parent / "x").exists()
     assert "Examples:" in runner.invoke(app, ["crawl", "--help"]).output
