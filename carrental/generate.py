@@ -68,7 +68,7 @@ Dirty data (``--dirty-fraction F``, 0 < F <= 0.5)
     Orphans: the odd-numbered ones use an id absent from the dimension file (valid range +
     500,000); when the dimensions are dirty, the even-numbered ones use the well-formed key of
     a REJECTED dimension row (``dimensions.<ds>.rejected_keys`` in the sidecar: vehicles with
-    a bad year/date/boolean, users with a bad date/boolean, locations with a bad latitude),
+    a bad year/date/boolean/type, users with a bad date/boolean, locations with a bad latitude),
     which must count as an orphan because only VALID dimension rows can be referenced.
 
     Positions: with stride s = N // D, defect k sits at row k*s + 1 + r (0 <= r <= s - 2), so
@@ -90,7 +90,8 @@ Dirty data (``--dirty-fraction F``, 0 < F <= 0.5)
       too many) -> MALFORMED_ROW.
     * vehicles: ``invalid_integer`` (vehicle_year ``20X9``) -> INVALID_INTEGER,
       ``invalid_date`` (expiration_date ``2026-13-01`` / ``31/12/2026``) -> INVALID_DATE,
-      ``invalid_boolean`` (active ``yes``) -> INVALID_BOOLEAN.
+      ``invalid_boolean`` (active ``yes``) -> INVALID_BOOLEAN,
+      ``invalid_vehicle_type`` (vehicle_type ``SUV``, empty or ``truck``) -> INVALID_VALUE.
     * locations: ``invalid_integer`` (location_id ``12B``) -> INVALID_INTEGER,
       ``invalid_number`` (latitude ``N/A``) -> INVALID_NUMBER.
     * users: ``invalid_date`` (creation_date ``2023/02/10``) -> INVALID_DATE,
@@ -303,6 +304,7 @@ DIMENSION_DEFECTS: dict[str, dict[str, str]] = {
         "invalid_integer": "INVALID_INTEGER",
         "invalid_date": "INVALID_DATE",
         "invalid_boolean": "INVALID_BOOLEAN",
+        "invalid_vehicle_type": "INVALID_VALUE",
     },
     "locations": {
         **_COMMON_DIM_DEFECTS,
@@ -618,6 +620,8 @@ def _inject_dimension_defects(
                 row[columns.index(col)] = ("yes", "Y", "2")[m % 3]
             elif kind == "invalid_number":
                 row[columns.index("latitude")] = ("N/A", "north")[m % 2]
+            elif kind == "invalid_vehicle_type":
+                row[columns.index("vehicle_type")] = ("SUV", "", "truck")[m % 3]
             lines.append(row)
             if kind.startswith("invalid_") and not (
                 dataset == "locations" and kind == "invalid_integer"

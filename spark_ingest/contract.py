@@ -36,6 +36,11 @@ TARGET_TYPES: dict[str, T.DataType] = {
     AMOUNT: AMOUNT_TYPE,
 }
 
+#: the vehicle classes the KPIs group by; any other value (case and spaces count) is quarantined
+#: (INVALID_VALUE). dbt's accepted_values test on rentals_fact.vehicle_type lists the same ones
+#: (a test compares them).
+VEHICLE_TYPES = ("economy", "compact", "midsize", "suv", "luxury", "van")
+
 # --- reason codes (priority order: the first failing one is the row's reason_code) ----------
 MALFORMED_ROW = "MALFORMED_ROW"
 NULL_KEY = "NULL_KEY"
@@ -45,6 +50,7 @@ INVALID_DATE = "INVALID_DATE"
 INVALID_BOOLEAN = "INVALID_BOOLEAN"
 INVALID_NUMBER = "INVALID_NUMBER"
 INVALID_AMOUNT = "INVALID_AMOUNT"
+INVALID_VALUE = "INVALID_VALUE"
 NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
 END_BEFORE_START = "END_BEFORE_START"
 ORPHAN_USER = "ORPHAN_USER"
@@ -62,6 +68,7 @@ REASON_CODES: dict[str, str] = {
     INVALID_BOOLEAN: "active / is_active is not one of 0, 1, true, false",
     INVALID_NUMBER: "latitude / longitude is not numeric",
     INVALID_AMOUNT: "total_amount is not numeric, has more than 2 decimals, or is >= 10^10",
+    INVALID_VALUE: "vehicle_type is missing or not one of " + ", ".join(VEHICLE_TYPES),
     NEGATIVE_AMOUNT: "total_amount < 0",
     END_BEFORE_START: "rental_end_time < rental_start_time (zero length is valid)",
     ORPHAN_USER: "user_id is not among the valid users",
@@ -96,6 +103,8 @@ class Dataset:
     pii: tuple[str, ...] = ()
     #: columns that must be present (non-empty) for a row to be valid (besides the key)
     required: tuple[str, ...] = ()
+    #: (column, the values it may hold): any other value, or none, is INVALID_VALUE
+    allowed: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -138,6 +147,7 @@ VEHICLES = Dataset(
     ),
     key="vehicle_id",
     pii=("vehicle_license_number", "registration_name", "permit_license_number"),
+    allowed=(("vehicle_type", VEHICLE_TYPES),),
 )
 
 LOCATIONS = Dataset(

@@ -698,7 +698,7 @@ def _attempt(
         if validated:
             manifest.data["quarantine"] = f"written by {VALIDATE_JOB} (run {run_id})"
         else:
-            _write_quarantine(inputs, args, job, run_id)
+            _write_quarantine(inputs, args, manifest, job, run_id)
     with manifest.timed("publish"):
         attempt.published = True  # from here on, a failure is never retried
         published = publisher.publish()
@@ -710,9 +710,19 @@ def _attempt(
         manifest.add_output(table, rows[table], published[table])
 
 
-def _write_quarantine(inputs: Inputs, args: argparse.Namespace, job: str, run_id: str) -> None:
+def _write_quarantine(
+    inputs: Inputs, args: argparse.Namespace, manifest: Manifest, job: str, run_id: str
+) -> None:
+    """Each dataset's rejected rows under this run's quarantine folder. A dataset the counts
+    found no rejected row in is written as ``limit(0)``: the same empty table with its columns,
+    without scanning its checked rows for none (an append run's are every stored segment).
+    The counts are the run's reconciled ones, the manifest's, so the quarantine holds what
+    the manifest says it holds."""
     for name in DATASETS:
-        write_quarantine(inputs.rejected[name], args.quarantine_root, name, job, run_id)
+        rejected = inputs.rejected[name]
+        if manifest.data["inputs"][name]["rejected"] == 0:
+            rejected = rejected.limit(0)
+        write_quarantine(rejected, args.quarantine_root, name, job, run_id)
 
 
 def _hand_over(
@@ -728,7 +738,7 @@ def _hand_over(
     inputs, run_id = attempt.inputs, manifest.data["run_id"]
     assert inputs is not None
     with manifest.timed("quarantine"):
-        _write_quarantine(inputs, args, VALIDATE_JOB, run_id)
+        _write_quarantine(inputs, args, manifest, VALIDATE_JOB, run_id)
     with manifest.timed("publish"):
         attempt.published = True  # from here on, a failure is never retried
         plan = inputs.plan

@@ -187,6 +187,11 @@ def _parse_checks(ds: C.Dataset) -> list[tuple[str, Column, Column]]:
         if name == ds.key:
             failed = failed & ~_blank(F.col(name))  # a blank key is NULL_KEY, not a parse error
         checks.append((C.RULE_REASON[rule], failed, _detail(name, f"is not a valid {rule}")))
+    for name, values in ds.allowed:
+        # the parsed value, so a blank one (parsed to null) fails too
+        known = F.coalesce(F.col(typed(name)).isin(*values), F.lit(False))
+        message = "is not one of " + ", ".join(values)
+        checks.append((C.INVALID_VALUE, ~known, _detail(name, message)))
     return checks
 
 

@@ -47,7 +47,8 @@ HEADERS = {
 VEHICLE_TYPES = {"economy", "compact", "midsize", "suv", "luxury", "van"}
 ALL_REASON_CODES = {
     "MALFORMED_ROW", "NULL_KEY", "INVALID_INTEGER", "INVALID_TIMESTAMP", "INVALID_DATE",
-    "INVALID_BOOLEAN", "INVALID_NUMBER", "INVALID_AMOUNT", "NEGATIVE_AMOUNT", "END_BEFORE_START",
+    "INVALID_BOOLEAN", "INVALID_NUMBER", "INVALID_AMOUNT", "INVALID_VALUE", "NEGATIVE_AMOUNT",
+    "END_BEFORE_START",
     "ORPHAN_USER", "ORPHAN_VEHICLE", "ORPHAN_PICKUP_LOCATION", "ORPHAN_DROPOFF_LOCATION",
     "DUPLICATE_KEY",
 }  # fmt: skip
@@ -135,6 +136,8 @@ def dim_reason(dataset: str, row: list[str]) -> str | None:
         return "INVALID_BOOLEAN"
     if dataset == "locations" and not (is_float(rec["latitude"]) and is_float(rec["longitude"])):
         return "INVALID_NUMBER"
+    if dataset == "vehicles" and rec["vehicle_type"] not in VEHICLE_TYPES:
+        return "INVALID_VALUE"
     return None
 
 

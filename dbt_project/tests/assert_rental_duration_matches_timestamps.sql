@@ -1,6 +1,8 @@
-{#- rental_duration_hours in the fact equals end - start in hours, within
-    0.01 h (the jobs may round to two decimals). A null duration or timestamp
-    is a mismatch too (abs(null - x) > 0.01 would silently pass it). -#}
+{#- rental_duration_hours in the fact equals end - start in hours, within one
+    second (the jobs compute it from whole seconds, unrounded; only the double's
+    last bits may differ). In double on every engine: on Trino, 1.0 / 3600 is a
+    decimal rounded to 0.0. A null duration or timestamp is a mismatch too
+    (abs(null - x) > tolerance would silently pass it). -#}
 with
 
 rentals as (
@@ -21,7 +23,7 @@ final as (
         or abs(
             rental_duration_hours
             - {{ hours_between('rental_started_at', 'rental_ended_at') }}
-        ) > 0.01
+        ) > cast(1 as double) / 3600
 )
 
 select * from final

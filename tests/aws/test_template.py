@@ -117,8 +117,20 @@ def test_statement_is_least_privilege(role, policy, statement):
         if resource.endswith(":key/*"):
             assert "kms:ViaService" in json.dumps(statement["Condition"])
         assert not re.search(r"s3:::\$\{BucketName\}/\*", resource), "whole-bucket access"
-    if "s3:ListBucket" in actions:
+    if "s3:ListBucket" in actions and role != "EmrJobRole":
         assert "s3:prefix" in json.dumps(statement.get("Condition", {})), role
+
+
+def test_only_the_spark_jobs_may_list_the_whole_bucket():
+    """The Spark jobs test for keys that do not exist yet (Hadoop's exists is a HEAD): S3 gives
+    404 only to a caller allowed s3:ListBucket without a condition a HEAD cannot meet, else
+    403, which fails the job. Every other role lists its own prefixes only."""
+    unconditioned = [
+        (role, statement.get("Sid"))
+        for role, _, statement in STATEMENTS
+        if "s3:ListBucket" in _as_list(statement["Action"]) and "Condition" not in statement
+    ]
+    assert unconditioned == [("EmrJobRole", "ListBucketForMissingKeys")]
 
 
 def test_pass_role_and_sync_rules_only_where_needed():
@@ -354,3 +366,58 @@ def test_glue_arns_and_asl_name_databases_only_through_the_resources():
                 assert match.group(2) in ("${GlueDatabase}", "${AnalyticsDatabase}"), resource
     asl = load_text()
     assert "car_rental_db" not in asl and "car_rental_analytics" not in asl
+
+
+#: Athena's default timeout of a DML query, in seconds
+ATHENA_QUERY_TIMEOUT = 30 * 60
+
+
+def test_every_long_task_times_out_into_its_alert_before_the_execution_does():
+    """An execution that reaches its own TimeoutSeconds ends TIMED_OUT: no Catch runs, no alert
+    goes out. Each long Task therefore has a timeout of its own, above the service's own limit
+    (so the service's clearer error comes first) and caught by its alerting Catch, and the
+    execution's timeout is above the longest chain of them (without retries: a retried Task
+    starts a new timeout)."""
+    machine = json.loads(DEFINITION_PATH.read_text(encoding="utf-8"))
+    states = {name: state for _, name, state in iter_states(machine)}
+    dbt = RESOURCES["DbtProject"]["Properties"]
+    limits = {
+        "ValidateInputs": 60 * states["ValidateInputs"]["Parameters"]["ExecutionTimeoutMinutes"],
+        "VehicleLocationJob": 60
+        * states["VehicleLocationJob"]["Parameters"]["ExecutionTimeoutMinutes"],
+        "UserTransactionJob": 60
+        * states["UserTransactionJob"]["Parameters"]["ExecutionTimeoutMinutes"],
+        "RunDbtBuild": 60 * (dbt["TimeoutInMinutes"] + dbt["QueuedTimeoutInMinutes"]),
+        # Athena's default timeout of a DML query
+        "RunRowCountsQuery": ATHENA_QUERY_TIMEOUT,
+        "RunReconciliationQuery": ATHENA_QUERY_TIMEOUT,
+    }
+    sync = {n for n, s in states.items() if s.get("Resource", "").endswith(".sync")}
+    assert sync == set(limits)
+    for name, limit in limits.items():
+        state = states[name]
+        assert state["TimeoutSeconds"] > limit, name
+        catch = state["Catch"][-1]
+        assert catch["ErrorEquals"] == ["States.ALL"], name
+        assert states[catch["Next"]]["Resource"] == "arn:aws:states:::sns:publish", name
+        assert not any("States.Timeout" in r["ErrorEquals"] for r in state.get("Retry", [])), name
+    # the crawlers: StartCrawler's CrawlerRunning retries, then up to 60 polls of a Wait and a
+    # GetCrawler (its own timeout each)
+    start = states["StartVehicleLocationCrawler"]
+    running = next(r for r in start["Retry"] if "Glue.CrawlerRunningException" in r["ErrorEquals"])
+    waits = [
+        min(running["IntervalSeconds"] * running["BackoffRate"] ** i, running["MaxDelaySeconds"])
+        for i in range(running["MaxAttempts"])
+    ]
+    poll = states["WaitForVehicleLocationCrawler"]["Seconds"]
+    get = states["GetVehicleLocationCrawler"]["TimeoutSeconds"]
+    crawlers = sum(waits) + 60 * (poll + get)
+    chain = (
+        states["ValidateInputs"]["TimeoutSeconds"]
+        + max(states[n]["TimeoutSeconds"] for n in ("VehicleLocationJob", "UserTransactionJob"))
+        + crawlers
+        + states["RunDbtBuild"]["TimeoutSeconds"]
+        + states["RunRowCountsQuery"]["TimeoutSeconds"]
+        + states["RunReconciliationQuery"]["TimeoutSeconds"]
+    )
+    assert machine["TimeoutSeconds"] > chain

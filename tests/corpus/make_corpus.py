@@ -473,15 +473,17 @@ def _dim_bad_types() -> list[RawFile]:
     bad_active[VEHICLE_COLUMNS.index("active")] = "maybe"
     bad_date = vehicle("V_BADDATE", n=909)
     bad_date[VEHICLE_COLUMNS.index("expiration_date")] = "31/12/2027"
+    bad_type = vehicle("V_BADTYPE", vehicle_type="Minivan", n=910)
     bad_lat = location("107", "Nowhere")
     bad_lat[LOCATION_COLUMNS.index("latitude")] = "north"
     bad_id = location("1O8", "Letter O Depot")
     rows = [
         rental("dim_bad_types-r1", vehicle="V_BADYEAR"),
         rental("dim_bad_types-r2", pickup="107"),
+        rental("dim_bad_types-r3", vehicle="V_BADTYPE"),
     ]
     return [
-        dim_file("vehicles", "case_dim_bad_types.csv", [bad_year, bad_active, bad_date]),
+        dim_file("vehicles", "case_dim_bad_types.csv", [bad_year, bad_active, bad_date, bad_type]),
         dim_file("locations", "case_dim_bad_types.csv", [bad_lat, bad_id]),
         rentals_file("case_dim_bad_types.csv", rows),
     ]
@@ -723,12 +725,15 @@ ROW_CASES: list[Case] = [
     Case(
         "dim_bad_types",
         "row",
-        "vehicle_year, active, a date, latitude and an integer key that do not parse",
+        "vehicle_year, active, a date, latitude and an integer key that do not parse; a "
+        "vehicle_type outside the list",
         _dim_bad_types,
         {
-            "vehicles": _r(3, 0, INVALID_INTEGER=1, INVALID_BOOLEAN=1, INVALID_DATE=1),
+            "vehicles": _r(
+                4, 0, INVALID_INTEGER=1, INVALID_BOOLEAN=1, INVALID_DATE=1, INVALID_VALUE=1
+            ),
             "locations": _r(2, 0, INVALID_INTEGER=1, INVALID_NUMBER=1),
-            RENTALS: _r(2, 0, ORPHAN_VEHICLE=1, ORPHAN_PICKUP_LOCATION=1),
+            RENTALS: _r(3, 0, ORPHAN_VEHICLE=2, ORPHAN_PICKUP_LOCATION=1),
         },
     ),
     Case(

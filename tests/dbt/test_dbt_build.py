@@ -107,14 +107,51 @@ def test_customer_segments_and_masked_customers(built_lake) -> None:
     ]
 
 
-def test_no_raw_pii_in_any_mart(built_lake) -> None:
+def test_segment_names_follow_the_tier_variables(built_lake) -> None:
+    """With tiers of 34% and 67% of the three customers, ceil(1.02) = 2 customers are in the
+    first tier and ceil(2.01) = 3 within the second: the names say so, and the
+    accepted_values tests, built from the same variables, pass."""
+    lake, first = built_lake
+    assert first.returncode == 0
+    select = ["-s", "+customer_value_segments", "customers"]
+    try:
+        result = run_dbt(
+            lake,
+            ["build", *select, "--vars", "{top_segment_pct: 34, high_segment_pct: 67}"],
+            timeout=DBT_TIMEOUT,
+        )
+        assert result.returncode == 0, result.failed_nodes
+        segments = _rows(
+            lake,
+            "select value_segment, customer_count, segment_description "
+            "from car_rental_analytics.customer_value_segments order by segment_order",
+        )
+        assert segments == [
+            ("top_34_pct", 2, "Top 34% of customers by spending"),
+            ("top_67_pct", 1, "Rest of the top 67%"),
+            ("rest", 0, "Everyone else"),
+        ]
+        customers = _rows(
+            lake,
+            "select user_id, value_segment from car_rental_analytics.customers "
+            "order by spending_rank",
+        )
+        assert customers == [("U2", "top_34_pct"), ("U1", "top_34_pct"), ("U3", "top_67_pct")]
+    finally:
+        assert run_dbt(lake, ["build", *select], timeout=DBT_TIMEOUT).returncode == 0
+
+
+def test_no_raw_pii_in_the_analytics_schema(built_lake) -> None:
+    """Analysts query the analytics schema: no relation there, a mart or a staging or
+    intermediate view, has a raw PII column (staging drops the names and masks the e-mail)."""
     lake, _ = built_lake
     columns = _rows(
         lake,
         "select table_name, column_name from information_schema.columns "
-        "where table_schema = 'car_rental_analytics' and table_name in "
-        f"({', '.join(repr(m) for m in MARTS)})",
+        "where table_schema = 'car_rental_analytics'",
     )
+    relations = {c[0] for c in columns}
+    assert set(MARTS) | {"stg_car_rental__user_spending", "int_customers_segmented"} <= relations
     pii = {"first_name", "last_name", "email", "phone_number", "driver_license_number"}
     assert not [c for c in columns if c[1] in pii]
     values = _rows(lake, "select email_masked from car_rental_analytics.customers")
@@ -310,9 +347,33 @@ def test_overall_statistics_mismatch_skips_marts(
         crawl(lake)
 
 
+def test_a_duration_off_by_half_a_minute_fails_the_duration_check(built_lake) -> None:
+    """The jobs never round a duration, so the check allows one second, not the 0.01 h
+    (36 s) it once allowed: a duration cut to whole minutes is caught."""
+    lake, first = built_lake
+    assert first.returncode == 0
+    _rewrite_rentals_fact(
+        lake,
+        "select * replace (case when rental_id = 'R1' then rental_duration_hours + 30.0 / 3600 "
+        "else rental_duration_hours end as rental_duration_hours) from current",
+        run_id="duration-off",
+    )
+    try:
+        assert crawl(lake)["Crawler"]["LastCrawl"]["Status"] == "SUCCEEDED"
+        check = run_dbt(
+            lake, ["test", "-s", "assert_rental_duration_matches_timestamps"], timeout=DBT_TIMEOUT
+        )
+        assert check.failed_nodes == ["test.carrental.assert_rental_duration_matches_timestamps"]
+        (result_row,) = check.run_results["results"]
+        assert result_row["failures"] == 1
+    finally:
+        publish(lake, VL, "rentals_fact", "r1")
+        crawl(lake)
+
+
 def test_null_rental_durations_fail_the_gate(built_lake) -> None:
     """Null durations in the fact fail the source not_null test and the duration
-    check (abs(null - x) > 0.01 used to let them through); the marts are skipped."""
+    check (abs(null - x) > tolerance would let them through); the marts are skipped."""
     lake, first = built_lake
     assert first.returncode == 0
     before = _mart_snapshot(lake)

@@ -25,6 +25,7 @@ class Fakes:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict]] = []
         self.fail_job: str | None = None  # job name whose EMR run fails
+        self.fail_jobs: tuple[str, ...] = ()  # more job names whose EMR runs fail
         self.crawl_status: dict[str, str] = {}  # crawler name -> LastCrawl.Status
         self.crawl_states: dict[str, list[str]] = {}  # crawler -> successive State answers
         self.dbt_fails = False
@@ -53,7 +54,7 @@ class Fakes:
     def emr(self, params, ctx):
         self._record(EMR_START_JOB_RUN, params)
         job = params["JobDriver"]["SparkSubmit"]["EntryPoint"].rsplit("/", 1)[-1][:-3]
-        if job == self.fail_job:
+        if job == self.fail_job or job in self.fail_jobs:
             raise TaskFailure("States.TaskFailed", f"{job} FAILED: boom")
         return {"JobRunId": f"jr-{job}"}
 

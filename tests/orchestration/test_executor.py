@@ -142,6 +142,43 @@ def test_job_a_failure_is_caught_alerted_and_named(definition, fakes):
     assert len(vehicle_calls) == 1  # deterministic failure: no retry
 
 
+def test_a_failed_kpi_job_does_not_stop_the_other_one(definition, fakes):
+    """Both jobs fail, the user job only after the vehicle job's branch has alerted: a failed
+    branch would stop the Parallel state (on AWS: cancel the other EMR run, whose failure
+    then goes unreported). Each job ends its own branch, alerts, and the run re-raises the
+    first job's error."""
+    real = fakes.emr
+
+    def both_fail(params, ctx):
+        if "user_transaction" in params["Name"]:
+            deadline = time.monotonic() + 10
+            while not fakes.published() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            raise TaskFailure("States.TaskFailed", "user_transaction_analysis FAILED: late")
+        if "vehicle_location" in params["Name"]:
+            raise TaskFailure("States.TaskFailed", "vehicle_location_performance FAILED: early")
+        return real(params, ctx)
+
+    fakes.emr = both_fail
+    result = run(definition, fakes)
+    assert (result.status, result.error) == ("FAILED", "VehicleLocationJobFailed")
+    assert "early" in json.loads(result.cause)["VehicleLocationJob"]["Cause"]
+    subjects = sorted(alert["Subject"].rsplit(" ", 1)[1] for alert in fakes.published())
+    assert subjects == ["UserTransactionJobFailed", "VehicleLocationJobFailed"]
+    assert calls_to(fakes, GLUE_START_CRAWLER) == 0
+
+
+def test_one_failed_kpi_job_raises_its_own_error(definition, fakes):
+    fakes.fail_job = "user_transaction_analysis"
+    result = run(definition, fakes)
+    assert (result.status, result.error) == ("FAILED", "UserTransactionJobFailed")
+    assert "boom" in json.loads(result.cause)["UserTransactionJob"]["Cause"]
+    names = entered(result.events)
+    assert "PickUserTransactionJobError" in names and "PickVehicleLocationJobError" not in names
+    [alert] = fakes.published()
+    assert alert["Subject"].endswith("UserTransactionJobFailed")
+
+
 def test_transient_error_is_retried_with_visible_backoff(definition, fakes):
     failures = {"left": 2}
     real = fakes.emr

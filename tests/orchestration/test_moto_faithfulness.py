@@ -46,6 +46,11 @@ SCENARIOS = {
         {"fail_job": "user_transaction_analysis"},
         "UserTransactionJobFailed",
     ),
+    "both_jobs_fail": (
+        {"VehicleLocationJob": "fail", "UserTransactionJob": "fail"},
+        {"fail_jobs": ("vehicle_location_performance", "user_transaction_analysis")},
+        "VehicleLocationJobFailed",
+    ),
     "crawler_failed": (
         {"GetVehicleLocationCrawler": "crawl_failed"},
         {"crawl_status": {"vehicle_location_performance_crawler": "FAILED"}},
@@ -112,7 +117,7 @@ def stand_ins(definition: dict, overrides: dict[str, str], execution: str) -> di
                 state["Seconds"] = 0
             if state["Type"] != "Task":
                 continue
-            flow = {k: state[k] for k in ("Next", "End") if k in state}
+            flow = {k: state[k] for k in ("Next", "End", "OutputPath") if k in state}
             if overrides.get(name) == "fail":
                 machine["States"][name] = {
                     "Type": "Task",
@@ -200,6 +205,13 @@ def test_moto_and_local_executor_agree(definition, scenario):
     expected_status = "SUCCEEDED" if expected_error is None else "FAILED"
     assert (moto_status, moto_error) == (expected_status, expected_error)
     assert (local_status, local_error) == (expected_status, expected_error)
+
+    # a failed KPI job ends its own branch: the other job always runs to its end, in both
+    recorded = {f"Record{job}Failure" for job in overrides if job.endswith("Job")}
+    for names in (moto_names, local_names):
+        if "RunSparkJobs" in names:
+            assert {"VehicleLocationJob", "UserTransactionJob"} <= set(names)
+        assert {n for n in names if n.startswith("Record")} == recorded
 
     moto_scopes = by_scope(definition, moto_names)
     local_scopes = by_scope(definition, local_names)

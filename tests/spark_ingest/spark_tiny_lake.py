@@ -11,9 +11,12 @@ true,LIC3,REG3,FHV,2026-01-01,P3,2020-01-01,2021,B3,luxury,BMW,V3
 1,LIC4,REG4,FHV,2026-13-01,P4,2020-01-01,2021,B4,van,Kia,V4
 yes,LIC5,REG5,FHV,2026-01-01,P5,2020-01-01,2021,B5,van,Kia,V5
 1,LIC6,REG6,FHV,2026-01-01,P6,2020-01-01,20x1,B6,van,Kia,V6
+1,LIC7,REG7,FHV,2026-01-01,P7,2020-01-01,2021,B7,SUV,Kia,V7
+1,LIC8,REG8,FHV,2026-01-01,P8,2020-01-01,2021,B8,  ,Kia,V8
 1,LIC9,REG9
 """
-# valid V1 V2 V3; V4 INVALID_DATE, V5 INVALID_BOOLEAN, V6 INVALID_INTEGER, last MALFORMED_ROW
+# valid V1 V2 V3; V4 INVALID_DATE, V5 INVALID_BOOLEAN, V6 INVALID_INTEGER, V7 (upper case) and
+# V8 (blank type) INVALID_VALUE, last MALFORMED_ROW
 
 LOCATIONS_A = """location_id,location_name,address,city,state,zip_code,latitude,longitude
 1,Airport,1 Main St,Austin,TX,73301,30.1,-97.7
@@ -74,9 +77,15 @@ R25,U1,V1,2024-01-01 10:00:00,2024-01-01 12:00:00,1,2,10000000000.00
 #: dataset -> (rows_read, valid, {reason: count}), worked out by hand from the rows above.
 EXPECTED_COUNTS = {
     "vehicles": (
-        7,
+        9,
         3,
-        {"INVALID_DATE": 1, "INVALID_BOOLEAN": 1, "INVALID_INTEGER": 1, "MALFORMED_ROW": 1},
+        {
+            "INVALID_DATE": 1,
+            "INVALID_BOOLEAN": 1,
+            "INVALID_INTEGER": 1,
+            "INVALID_VALUE": 2,
+            "MALFORMED_ROW": 1,
+        },
     ),
     "locations": (
         8,

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
-from spark_tiny_lake import EXPECTED_COUNTS, VALID_RENTAL_IDS, write_tiny_lake
+from spark_tiny_lake import EXPECTED_COUNTS, FILES, VALID_RENTAL_IDS, write_tiny_lake
 
 from spark_ingest import contract as C
+from spark_ingest import pipeline
 from spark_ingest.io import read_raw
 from spark_ingest.manifest import Manifest
-from spark_ingest.pipeline import load_inputs
+from spark_ingest.pipeline import DATASETS, _write_quarantine, load_inputs
+from spark_ingest.publish import write_quarantine
 from spark_ingest.validate import validate_dimension
 
 #: rental id -> primary reason, worked out by hand from the tiny lake (conftest comments).
@@ -92,6 +96,52 @@ def test_secondary_reasons_are_listed_in_priority_order(loaded):
     }
     assert rows["R10"] == ["INVALID_TIMESTAMP"]
     assert rows["R17"] == ["ORPHAN_USER"]
+
+
+def test_a_vehicle_type_outside_the_list_is_quarantined(loaded):
+    """dbt's accepted_values test on rentals_fact.vehicle_type would stop every mart on such a
+    vehicle; the job quarantines it instead (case and blanks count)."""
+    _, inputs = loaded
+    rows = {row.vehicle_id: row for row in inputs.rejected["vehicles"].collect()}
+    allowed = "economy, compact, midsize, suv, luxury, van"
+    assert rows["V7"].reason_codes == ["INVALID_VALUE"]
+    assert rows["V7"].reason_detail == f"vehicle_type='SUV' is not one of {allowed}"
+    assert rows["V8"].reason_codes == ["INVALID_VALUE"]
+    assert rows["V8"].reason_detail == f"vehicle_type='  ' is not one of {allowed}"
+    valid = {row.vehicle_id: row.vehicle_type for row in inputs.valid["vehicles"].collect()}
+    assert valid == {"V1": "economy", "V2": "suv", "V3": "luxury"}
+
+
+def test_a_dataset_without_rejected_rows_gets_an_empty_quarantine_table(
+    spark, tmp_path: Path, monkeypatch
+):
+    """Clean vehicles: their quarantine folder is still written, an empty table with the
+    quarantine's columns, planned as an empty relation (no scan of the checked rows); the
+    other datasets' hold their rejected rows."""
+    plans = {}
+
+    def spy(rejected, root, name, job, run_id):
+        plans[name] = rejected._jdf.queryExecution().optimizedPlan().toString()
+        return write_quarantine(rejected, root, name, job, run_id)
+
+    monkeypatch.setattr(pipeline, "write_quarantine", spy)
+    vehicles = FILES["vehicles/vehicles.csv"].splitlines()
+    files = {**FILES, "vehicles/vehicles.csv": "\n".join(vehicles[:4]) + "\n"}  # V1 V2 V3
+    lake = write_tiny_lake(tmp_path / "lake", files)
+    manifest = Manifest("test", "q1", "full", "spark")
+    inputs = load_inputs(spark, str(lake / "data" / "raw"), manifest)
+    assert manifest.data["inputs"]["vehicles"]["rejected"] == 0
+    root = lake / "data" / "quarantine"
+    _write_quarantine(inputs, argparse.Namespace(quarantine_root=str(root)), manifest, "j", "q1")
+    for name in DATASETS:
+        written = pq.read_table(root / name / "job=j" / "run_id=q1")
+        expected = 0 if name == "vehicles" else EXPECTED_COUNTS[name][0] - EXPECTED_COUNTS[name][1]
+        assert written.num_rows == expected, name
+        assert written.column_names[: len(C.QUARANTINE_LEADING_COLUMNS)] == list(
+            C.QUARANTINE_LEADING_COLUMNS
+        )
+        assert set(C.CONTRACT[name].column_names) <= set(written.column_names), name
+        assert ("LocalRelation <empty>" in plans[name]) == (name == "vehicles"), plans[name]
 
 
 def test_multiline_quoted_field_is_one_row(loaded):

@@ -35,12 +35,12 @@ thresholds as (
 final as (
     select
         user_id,
-        first_name,
-        last_name,
-        email,
+        email_masked,
         case
-            when spending_rank <= top_segment_last_rank then 'top_1_pct'
-            when spending_rank <= high_segment_last_rank then 'top_10_pct'
+            when spending_rank <= top_segment_last_rank
+                then 'top_{{ var("top_segment_pct") }}_pct'
+            when spending_rank <= high_segment_last_rank
+                then 'top_{{ var("high_segment_pct") }}_pct'
             else 'rest'
         end as value_segment,
         cast(spending_rank as integer) as spending_rank,

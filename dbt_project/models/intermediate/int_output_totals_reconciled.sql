@@ -6,6 +6,26 @@
     parent, so a failed reconciliation skips every mart. -#}
 with
 
+location_performance as (
+    select * from {{ ref('stg_car_rental__location_performance') }}
+),
+
+vehicle_type_performance as (
+    select * from {{ ref('stg_car_rental__vehicle_type_performance') }}
+),
+
+user_spending as (
+    select * from {{ ref('stg_car_rental__user_spending') }}
+),
+
+overall_statistics as (
+    select * from {{ ref('stg_car_rental__overall_statistics') }}
+),
+
+rentals as (
+    select * from {{ ref('stg_car_rental__rentals') }}
+),
+
 by_location as (
     select
         'location_performance' as output_name,
@@ -14,7 +34,7 @@ by_location as (
         cast(null as bigint) as unique_users,
         cast(null as bigint) as unique_vehicles_rented,
         cast(null as double) as avg_rental_value
-    from {{ ref('stg_car_rental__location_performance') }}
+    from location_performance
 ),
 
 by_vehicle_type as (
@@ -25,7 +45,7 @@ by_vehicle_type as (
         cast(null as bigint) as unique_users,
         cast(null as bigint) as unique_vehicles_rented,
         cast(null as double) as avg_rental_value
-    from {{ ref('stg_car_rental__vehicle_type_performance') }}
+    from vehicle_type_performance
 ),
 
 by_user as (
@@ -36,7 +56,7 @@ by_user as (
         count(*) as unique_users,
         cast(null as bigint) as unique_vehicles_rented,
         cast(null as double) as avg_rental_value
-    from {{ ref('stg_car_rental__user_spending') }}
+    from user_spending
 ),
 
 overall as (
@@ -47,7 +67,7 @@ overall as (
         sum(unique_users) as unique_users,
         sum(unique_vehicles_rented) as unique_vehicles_rented,
         sum(avg_rental_value) as avg_rental_value
-    from {{ ref('stg_car_rental__overall_statistics') }}
+    from overall_statistics
 ),
 
 fact as (
@@ -57,7 +77,7 @@ fact as (
         count(distinct user_id) as unique_users,
         count(distinct vehicle_id) as unique_vehicles_rented,
         {{ safe_divide('sum(rental_amount)', 'count(*)') }} as avg_rental_value
-    from {{ ref('stg_car_rental__rentals') }}
+    from rentals
 ),
 
 outputs as (

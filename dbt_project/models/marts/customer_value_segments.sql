@@ -7,13 +7,13 @@ customers as (
 
 segments as (
     select
-        'top_1_pct' as value_segment,
+        'top_{{ var("top_segment_pct") }}_pct' as value_segment,
         1 as segment_order,
         'Top {{ var("top_segment_pct") }}% of customers by spending'
             as segment_description
     union all
     select
-        'top_10_pct' as value_segment,
+        'top_{{ var("high_segment_pct") }}_pct' as value_segment,
         2 as segment_order,
         'Rest of the top {{ var("high_segment_pct") }}%' as segment_description
     union all

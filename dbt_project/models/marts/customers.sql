@@ -1,4 +1,4 @@
-{#- Customer-level mart: spending and segment, with PII masked or dropped. -#}
+{#- Customer-level mart: spending and segment (staging masked the PII). -#}
 -- depends_on: {{ ref('int_output_totals_reconciled') }}
 with
 
@@ -9,7 +9,7 @@ customers as (
 final as (
     select
         user_id,
-        {{ mask_email('email') }} as email_masked,
+        email_masked,
         value_segment,
         spending_rank,
         total_rentals,

@@ -7,9 +7,9 @@ source as (
 renamed as (
     select
         cast(user_id as {{ dbt.type_string() }}) as user_id,
-        cast(first_name as {{ dbt.type_string() }}) as first_name,
-        cast(last_name as {{ dbt.type_string() }}) as last_name,
-        cast(email as {{ dbt.type_string() }}) as email,
+        {#- raw PII stays in the source database: names are dropped, the
+            e-mail is masked before anything in this schema can read it -#}
+        {{ mask_email('email') }} as email_masked,
         cast(total_rental_transactions as bigint) as total_rentals,
         cast(total_spending as decimal(18, 2)) as total_spending,
         cast(average_transaction_value as double) as avg_rental_value,
