@@ -347,6 +347,16 @@ def test_overall_statistics_mismatch_skips_marts(
         crawl(lake)
 
 
+def _duration_check_failures(lake: Path) -> int:
+    """Run the singular duration check alone; it must fail: its number of failing rows."""
+    check = run_dbt(
+        lake, ["test", "-s", "assert_rental_duration_matches_timestamps"], timeout=DBT_TIMEOUT
+    )
+    assert check.failed_nodes == ["test.carrental.assert_rental_duration_matches_timestamps"]
+    (result_row,) = check.run_results["results"]
+    return result_row["failures"]
+
+
 def test_a_duration_off_by_half_a_minute_fails_the_duration_check(built_lake) -> None:
     """The jobs never round a duration, so the check allows one second, not the 0.01 h
     (36 s) it once allowed: a duration cut to whole minutes is caught."""
@@ -360,12 +370,7 @@ def test_a_duration_off_by_half_a_minute_fails_the_duration_check(built_lake) ->
     )
     try:
         assert crawl(lake)["Crawler"]["LastCrawl"]["Status"] == "SUCCEEDED"
-        check = run_dbt(
-            lake, ["test", "-s", "assert_rental_duration_matches_timestamps"], timeout=DBT_TIMEOUT
-        )
-        assert check.failed_nodes == ["test.carrental.assert_rental_duration_matches_timestamps"]
-        (result_row,) = check.run_results["results"]
-        assert result_row["failures"] == 1
+        assert _duration_check_failures(lake) == 1
     finally:
         publish(lake, VL, "rentals_fact", "r1")
         crawl(lake)
@@ -394,12 +399,7 @@ def test_null_rental_durations_fail_the_gate(built_lake) -> None:
         _assert_gate_held(lake, result, before)
         # The build skipped the duration check (its source failed first); on its
         # own it must catch the nulls as well.
-        check = run_dbt(
-            lake, ["test", "-s", "assert_rental_duration_matches_timestamps"], timeout=DBT_TIMEOUT
-        )
-        assert check.failed_nodes == ["test.carrental.assert_rental_duration_matches_timestamps"]
-        (result_row,) = check.run_results["results"]
-        assert result_row["failures"] == 2
+        assert _duration_check_failures(lake) == 2
     finally:
         publish(lake, VL, "rentals_fact", "r1")
         crawl(lake)
