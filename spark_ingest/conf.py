@@ -14,6 +14,21 @@ One setting depends on the machine and is set by ``build_session`` itself:
 
 from __future__ import annotations
 
+#: Parquet columns written without a dictionary. They are close to unique within a file (ids,
+#: second-level timestamps, durations), so parquet-mr's dictionary attempt is work thrown away:
+#: ``rental_id`` and ``user_id`` fell back to plain encoding anyway, and the timestamps' dictionaries
+#: saved about 3% of the bytes. Measured on 2M rentals (four alternating rounds, 2 cores): the
+#: ``rentals_fact`` write took 6.8 to 7.7 s instead of 9.4 to 10.1 s, 78 MB instead of 76 MB. The
+#: names cover the fact's columns and the stored checked rows' typed columns (``t__`` prefix,
+#: :data:`spark_ingest.validate.TYPED_PREFIX`); low-cardinality columns (types, brands, places)
+#: keep their dictionaries, which are most of their compression.
+_NEARLY_UNIQUE = ("rental_id", "user_id", "rental_start_time", "rental_end_time")
+PLAIN_ENCODED_COLUMNS = (
+    *_NEARLY_UNIQUE,
+    "rental_duration_hours",
+    *(f"t__{name}" for name in _NEARLY_UNIQUE),
+)
+
 SPARK_CONF: dict[str, str] = {
     # Semantics: naive wall-clock timestamps interpreted in UTC; ANSI mode stays on, so every
     # parse of untrusted text goes through try_cast / try_to_timestamp.
@@ -30,6 +45,8 @@ SPARK_CONF: dict[str, str] = {
     "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
     # No _SUCCESS marker files next to the data: readers glob **/*.parquet anyway.
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    # parquet-mr's per-column setting (``<key>#<column>``), read from the Hadoop configuration
+    **{f"spark.hadoop.parquet.enable.dictionary#{name}": "false" for name in PLAIN_ENCODED_COLUMNS},
 }
 
 
