@@ -112,3 +112,41 @@ def test_file_splits_given_at_launch_win_over_the_session_default(tmp_path):
     assert settings[MIN_PARTITION_NUM] == "3"
     assert settings["spark.sql.shuffle.partitions"] == "5"
     assert settings["spark.sql.ansi.enabled"] == "true"  # not given: the project's setting
+
+
+def _encodings(folder) -> dict[str, set[str]]:
+    import pyarrow.parquet as pq
+
+    found: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.parquet")):
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            for i in range(meta.num_columns):
+                column = meta.row_group(group).column(i)
+                found.setdefault(column.path_in_schema, set()).update(column.encodings)
+    return found
+
+
+def test_nearly_unique_columns_are_written_without_a_dictionary(spark, tmp_path):
+    """The session writes the columns of PLAIN_ENCODED_COLUMNS plainly and keeps the
+    dictionary of every other column; the typed names follow the validator's prefix."""
+    from pyspark.sql import functions as F
+
+    from spark_ingest.conf import PLAIN_ENCODED_COLUMNS
+    from spark_ingest.validate import typed
+
+    assert {"rental_id", "rental_start_time", typed("rental_id"), typed("user_id")} <= set(
+        PLAIN_ENCODED_COLUMNS
+    )
+    # few distinct values each, so parquet-mr would keep a dictionary for every column
+    rows = spark.range(2000).select(
+        (F.col("id") % 7).cast("string").alias("rental_id"),
+        (F.col("id") % 7).cast("string").alias(typed("rental_start_time")),
+        (F.col("id") % 7).cast("string").alias("vehicle_type"),
+    )
+    rows.coalesce(1).write.parquet(str(tmp_path / "out"))
+    encodings = _encodings(tmp_path / "out")
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert not encodings["rental_id"] & dictionary
+    assert not encodings[typed("rental_start_time")] & dictionary
+    assert encodings["vehicle_type"] & dictionary
