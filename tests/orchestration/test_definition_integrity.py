@@ -139,15 +139,20 @@ def test_every_resource_has_a_local_binding():
     assert resources == set(LOCAL_BINDINGS)
 
 
-#: the errors a KPI job's branch ends with (a Pass state) and CheckSparkJobs re-raises
-KPI_JOB_ERRORS = {"VehicleLocationJobFailed", "UserTransactionJobFailed"}
+#: the errors a Parallel branch ends with (a Pass state) and its Check… Choice re-raises
+BRANCH_ERRORS = {
+    "VehicleLocationJobFailed",
+    "UserTransactionJobFailed",
+    "VehicleLocationCrawlerFailed",
+    "UserTransactionCrawlerFailed",
+}
 
 
 def test_fail_states_carry_the_specific_error_names_after_a_notify_task():
     fails = {s.get("Error") for _, _, s in iter_states(RAW) if s["Type"] == "Fail"}
-    assert fails >= FAIL_ERRORS - KPI_JOB_ERRORS | {"PipelineFailed"}
+    assert fails >= FAIL_ERRORS - BRANCH_ERRORS | {"PipelineFailed"}
     states = {n: s for _, n, s in iter_states(RAW)}
-    for error in KPI_JOB_ERRORS:
+    for error in BRANCH_ERRORS:
         record = states[f"Record{error.removesuffix('Failed')}Failure"]
         assert record["Type"] == "Pass" and record["End"] is True
         assert record["Parameters"] == {
@@ -158,37 +163,58 @@ def test_fail_states_carry_the_specific_error_names_after_a_notify_task():
     for error in FAIL_ERRORS:
         notify = states[f"Notify{error}"]
         assert notify["Resource"] == "arn:aws:states:::sns:publish"
-        ends = f"Record{error.removesuffix('Failed')}Failure" if error in KPI_JOB_ERRORS else error
+        ends = f"Record{error.removesuffix('Failed')}Failure" if error in BRANCH_ERRORS else error
         assert notify["Next"] == ends
         message = notify["Parameters"]["Message.$"]
         for needle in ("$.args.run_id", "$.failure", error):
             assert needle in message
 
 
-def test_a_failed_kpi_job_does_not_fail_its_branch():
-    """A failed branch would stop the Parallel state, and Step Functions would cancel the other
-    job's EMR run. Each job's branch ends in a Pass state instead, and CheckSparkJobs re-raises
-    the first failed job's error through SparkJobsFailed once both have ended."""
+@pytest.mark.parametrize(
+    ("parallel", "check", "result", "picked", "fail", "default"),
+    [
+        (
+            "RunSparkJobs",
+            "CheckSparkJobs",
+            "spark_jobs",
+            "failed_job",
+            "SparkJobsFailed",
+            "RunCrawlers",
+        ),
+        (
+            "RunCrawlers",
+            "CheckCrawlers",
+            "crawlers",
+            "failed_crawler",
+            "CrawlersFailed",
+            "RunDbtBuild",
+        ),
+    ],
+)
+def test_a_failed_branch_does_not_stop_its_parallel(parallel, check, result, picked, fail, default):
+    """A failed branch would stop the Parallel state: Step Functions would cancel the other
+    KPI job's EMR run, or stop polling the other crawler, and that one's failure would go
+    unreported. Each branch ends in a Pass state instead, and the Check… Choice re-raises the
+    first failed branch's error through a Fail state once both have ended."""
     states = RAW["States"]
-    jobs = states["RunSparkJobs"]
-    for branch in jobs["Branches"]:
+    branches = states[parallel]
+    for branch in branches["Branches"]:
         assert not [n for n, s in branch["States"].items() if s["Type"] == "Fail"]
-    assert jobs["Next"] == "CheckSparkJobs" and jobs["ResultPath"] == "$.spark_jobs"
-    assert [c["Next"] for c in jobs["Catch"]] == ["NotifyPipelineFailed"]
-    check = states["CheckSparkJobs"]
-    assert check["Default"] == "RunCrawlers" and len(check["Choices"]) == 2
-    for i, rule in enumerate(check["Choices"]):
-        assert rule == {"Variable": f"$.spark_jobs[{i}].failed", "IsPresent": True} | {
+    assert branches["Next"] == check and branches["ResultPath"] == f"$.{result}"
+    assert [c["Next"] for c in branches["Catch"]] == ["NotifyPipelineFailed"]
+    choice = states[check]
+    assert choice["Default"] == default and len(choice["Choices"]) == 2
+    for i, rule in enumerate(choice["Choices"]):
+        assert rule == {"Variable": f"$.{result}[{i}].failed", "IsPresent": True} | {
             "Next": rule["Next"]
         }
         pick = states[rule["Next"]]
         # not "$.spark_jobs[i].Error": moto's interpreter gives a list for an indexed path
-        assert pick["Parameters"] == {"branch.$": f"States.ArrayGetItem($.spark_jobs, {i})"}
-        assert (pick["ResultPath"], pick["Next"]) == ("$.failed_job", "SparkJobsFailed")
-    fail = states["SparkJobsFailed"]
-    assert (fail["ErrorPath"], fail["CausePath"]) == (
-        "$.failed_job.branch.Error",
-        "$.failed_job.branch.Cause",
+        assert pick["Parameters"] == {"branch.$": f"States.ArrayGetItem($.{result}, {i})"}
+        assert (pick["ResultPath"], pick["Next"]) == (f"$.{picked}", fail)
+    assert (states[fail]["ErrorPath"], states[fail]["CausePath"]) == (
+        f"$.{picked}.branch.Error",
+        f"$.{picked}.branch.Cause",
     )
 
 

@@ -21,6 +21,7 @@ from orchestration.executor.definition import DefinitionError, substitute
 from orchestration.executor.interpreter import Executor, TaskFailure
 
 VL_CRAWLER = "vehicle_location_performance_crawler"
+UT_CRAWLER = "user_transaction_analysis_crawler"
 
 
 def run(definition, fakes: Fakes, *, sleeps=None, from_state=None, rng=lambda: 0.5):
@@ -46,6 +47,7 @@ def test_success_visits_every_stage_and_captures_validation(definition, fakes):
     assert result.output["validation"]["row_counts"]["all_tables_non_empty"] == "true"
     assert result.output["validation"]["reconciliation"]["reconciled"] == "true"
     assert result.output["dbt"] == {"BuildId": "build-1", "BuildStatus": "SUCCEEDED"}
+    assert result.output["crawlers"] == [{"Status": "SUCCEEDED"}] * 2  # each one's LastCrawl
     assert fakes.published() == []
 
 
@@ -273,6 +275,31 @@ def test_crawler_failed_fails_its_branch(definition, fakes, which):
     prefix = "VehicleLocation" if which.startswith("vehicle") else "UserTransaction"
     assert result.error == f"{prefix}CrawlerFailed"
     assert "Glue.CrawlFailed" in result.cause
+    assert f"Pick{prefix}CrawlerError" in entered(result.events)
+    assert calls_to(fakes, CODEBUILD_START_BUILD) == 0
+
+
+def test_a_failed_crawler_does_not_stop_the_other_one(definition, fakes):
+    """Both crawls fail, the user one only after the vehicle one's branch has alerted: a failed
+    branch would stop the Parallel state and the other crawler's polling, and that crawl's
+    failure would go unreported. Each branch alerts and ends; the run re-raises the first
+    crawler's error and no dbt build starts."""
+    real = fakes.get_crawler
+
+    def late(params, ctx):
+        if params["Name"] == UT_CRAWLER:
+            deadline = time.monotonic() + 10
+            while not fakes.published() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return real(params, ctx)
+
+    fakes.get_crawler = late
+    fakes.crawl_status = {VL_CRAWLER: "FAILED", UT_CRAWLER: "FAILED"}
+    result = run(definition, fakes)
+    assert (result.status, result.error) == ("FAILED", "VehicleLocationCrawlerFailed")
+    assert "Glue.CrawlFailed" in result.cause
+    subjects = sorted(alert["Subject"].rsplit(" ", 1)[1] for alert in fakes.published())
+    assert subjects == ["UserTransactionCrawlerFailed", "VehicleLocationCrawlerFailed"]
     assert calls_to(fakes, CODEBUILD_START_BUILD) == 0
 
 

@@ -56,6 +56,16 @@ SCENARIOS = {
         {"crawl_status": {"vehicle_location_performance_crawler": "FAILED"}},
         "VehicleLocationCrawlerFailed",
     ),
+    "both_crawlers_fail": (
+        {"GetVehicleLocationCrawler": "crawl_failed", "GetUserTransactionCrawler": "crawl_failed"},
+        {
+            "crawl_status": {
+                "vehicle_location_performance_crawler": "FAILED",
+                "user_transaction_analysis_crawler": "FAILED",
+            }
+        },
+        "VehicleLocationCrawlerFailed",
+    ),
     "dbt_gate_fails": ({"RunDbtBuild": "fail"}, {"dbt_fails": True}, "DataQualityGateFailed"),
     "query_fails": ({"RunRowCountsQuery": "fail"}, {"query_fails": True}, "ValidationQueryFailed"),
     "check_false": (
@@ -206,11 +216,18 @@ def test_moto_and_local_executor_agree(definition, scenario):
     assert (moto_status, moto_error) == (expected_status, expected_error)
     assert (local_status, local_error) == (expected_status, expected_error)
 
-    # a failed KPI job ends its own branch: the other job always runs to its end, in both
-    recorded = {f"Record{job}Failure" for job in overrides if job.endswith("Job")}
+    # a failed KPI job or crawl ends its own branch: the other branch always runs to its
+    # end, in both
+    recorded = {f"Record{job}Failure" for job in overrides if job.endswith("Job")} | {
+        f"Record{name.removeprefix('Get')}Failure"
+        for name, how in overrides.items()
+        if how == "crawl_failed"
+    }
     for names in (moto_names, local_names):
         if "RunSparkJobs" in names:
             assert {"VehicleLocationJob", "UserTransactionJob"} <= set(names)
+        if "RunCrawlers" in names:
+            assert {"CheckVehicleLocationCrawler", "CheckUserTransactionCrawler"} <= set(names)
         assert {n for n in names if n.startswith("Record")} == recorded
 
     moto_scopes = by_scope(definition, moto_names)
