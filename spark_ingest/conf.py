@@ -18,7 +18,8 @@ from __future__ import annotations
 #: second-level timestamps, durations), so parquet-mr's dictionary attempt is work thrown away:
 #: ``rental_id`` and ``user_id`` fell back to plain encoding anyway, and the timestamps' dictionaries
 #: saved about 3% of the bytes. Measured on 2M rentals (four alternating rounds, 2 cores): the
-#: ``rentals_fact`` write took 6.8 to 7.7 s instead of 9.4 to 10.1 s, 78 MB instead of 76 MB. The
+#: ``rentals_fact`` write took 6.8 to 7.7 s instead of 9.4 to 10.1 s, 78 MB instead of 76 MB; a
+#: 10M full run of the three jobs 215 to 217 s instead of 234 to 239 s (bench/README.md). The
 #: names cover the fact's columns and the stored checked rows' typed columns (``t__`` prefix,
 #: :data:`spark_ingest.validate.TYPED_PREFIX`); low-cardinality columns (types, brands, places)
 #: keep their dictionaries, which are most of their compression.
