@@ -51,6 +51,16 @@ SPARK_CONF: dict[str, str] = {
 }
 
 
+#: Options for the JVM of a local run (``spark-submit --driver-java-options``, which the local
+#: driver and every local job use; in local mode that JVM is the driver and the executor). The
+#: parallel collector instead of Java 17's default G1: on the 2 local cores G1's concurrent
+#: marking and refinement threads take CPU from the tasks. Measured on 2M rentals (the rentals'
+#: parse, three rounds in one JVM, two alternating pairs): 14.0/14.3 s cold and 8.1-8.5 s warm
+#: against 15.1/17.5 s and 8.7-9.3 s with G1; the 10M runs are in bench/README.md. Not applied
+#: on EMR Serverless, whose workers' JVM options are EMR's to set (not measured there).
+LOCAL_JAVA_OPTIONS: tuple[str, ...] = ("-XX:+UseParallelGC",)
+
+
 def spark_submit_parameters(conf: dict[str, str] | None = None) -> str:
     """Render ``conf`` (default :data:`SPARK_CONF`) as ``--conf k=v ...`` for EMR's sparkSubmitParameters."""
     items = SPARK_CONF if conf is None else conf

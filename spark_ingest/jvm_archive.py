@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from spark_ingest.conf import LOCAL_JAVA_OPTIONS
 from spark_ingest.logs import log
 from spark_ingest.submit import java_executable
 
@@ -75,6 +76,8 @@ def _identity(java: str, driver_memory: str) -> dict:
         "spark_jars": str(jars),
         "spark_jar_names": hashlib.sha256("\n".join(listing).encode()).hexdigest(),
         "driver_memory": driver_memory,
+        # an archive is written and mapped under the same collector
+        "java_options": list(LOCAL_JAVA_OPTIONS),
     }
 
 

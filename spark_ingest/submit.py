@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from spark_ingest.conf import SPARK_CONF
+from spark_ingest.conf import LOCAL_JAVA_OPTIONS, SPARK_CONF
 from spark_ingest.layout import (
     PROCESSED_PREFIX,
     QUARANTINE_PREFIX,
@@ -132,14 +132,14 @@ def build_command(
 
 def spark_submit_prefix(java_options: Sequence[str] = ()) -> list[str]:
     """``spark-submit`` in local mode with :data:`SPARK_CONF` (8 shuffle partitions for the 2
-    local cores, no UI), up to the script to run; ``java_options``: more options for the
-    driver's JVM (:mod:`spark_ingest.jvm_archive`)."""
+    local cores, no UI) and :data:`LOCAL_JAVA_OPTIONS`, up to the script to run;
+    ``java_options``: more options for the driver's JVM (:mod:`spark_ingest.jvm_archive`)."""
     conf = dict(SPARK_CONF)
     conf["spark.sql.shuffle.partitions"] = LOCAL_SHUFFLE_PARTITIONS  # 2 local cores
     conf["spark.ui.enabled"] = "false"
     conf["spark.ui.showConsoleProgress"] = "false"
     options = [f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"] if LOG4J_CONFIG.is_file() else []
-    options += java_options
+    options += [*LOCAL_JAVA_OPTIONS, *java_options]
     confs: list[str] = []
     for key, value in conf.items():
         confs += ["--conf", f"{key}={value}"]
