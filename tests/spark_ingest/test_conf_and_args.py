@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from spark_ingest.conf import SPARK_CONF, spark_submit_parameters
+from spark_ingest.conf import LOCAL_JAVA_OPTIONS, SPARK_CONF, spark_submit_parameters
 from spark_ingest.pipeline import default_runs_root, parse_args
 from spark_ingest.session import MIN_PARTITION_NUM
 from spark_ingest.submit import build_command, entry_script, spark_submit_prefix, submit_env
@@ -85,17 +85,17 @@ import json
 from spark_ingest.session import build_session, effective_settings
 session = build_session("launch-settings")
 print("SETTINGS " + json.dumps(effective_settings(session)))
+beans = session._jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+print("COLLECTORS " + json.dumps(sorted(bean.getName() for bean in beans)))
 session.stop()
 """
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_file_splits_given_at_launch_win_over_the_session_default(tmp_path):
-    """``spark.sql.files.minPartitionNum`` given to spark-submit (or in EMR's
-    sparkSubmitParameters) is kept; without it the session sets 4 splits per core (the
-    end-to-end test sees 8 on 2 cores)."""
-    script = tmp_path / "launch.py"
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory) -> dict:
+    """What a job launched with the local ``spark-submit`` prefix, plus two settings given at
+    launch, reports: its effective settings and its JVM's garbage collectors."""
+    script = tmp_path_factory.mktemp("launch") / "launch.py"
     script.write_text(LAUNCH_SCRIPT)
     command = [
         *spark_submit_prefix(),
@@ -107,11 +107,32 @@ def test_file_splits_given_at_launch_win_over_the_session_default(tmp_path):
         command, env=submit_env(), capture_output=True, text=True, timeout=500, check=False
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (line,) = [text for text in proc.stdout.splitlines() if text.startswith("SETTINGS ")]
-    settings = json.loads(line.removeprefix("SETTINGS "))
+    found = {}
+    for name in ("SETTINGS", "COLLECTORS"):
+        (line,) = [text for text in proc.stdout.splitlines() if text.startswith(f"{name} ")]
+        found[name] = json.loads(line.removeprefix(f"{name} "))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_file_splits_given_at_launch_win_over_the_session_default(launched):
+    """``spark.sql.files.minPartitionNum`` given to spark-submit (or in EMR's
+    sparkSubmitParameters) is kept; without it the session sets 4 splits per core (the
+    end-to-end test sees 8 on 2 cores)."""
+    settings = launched["SETTINGS"]
     assert settings[MIN_PARTITION_NUM] == "3"
     assert settings["spark.sql.shuffle.partitions"] == "5"
     assert settings["spark.sql.ansi.enabled"] == "true"  # not given: the project's setting
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_local_jvm_runs_the_parallel_collector(launched):
+    """LOCAL_JAVA_OPTIONS reach the JVM of a local run: its collectors are the parallel
+    collector's two (Java 17 would pick G1 on this machine: "G1 Young Generation", ...)."""
+    assert "-XX:+UseParallelGC" in LOCAL_JAVA_OPTIONS
+    assert launched["COLLECTORS"] == ["PS MarkSweep", "PS Scavenge"]
 
 
 def _encodings(folder) -> dict[str, set[str]]:
