@@ -57,7 +57,8 @@ SPARK_CONF: dict[str, str] = {
 #: marking and refinement threads take CPU from the tasks. Measured on 2M rentals (the rentals'
 #: parse, three rounds in one JVM, two alternating pairs): 14.0/14.3 s cold and 8.1-8.5 s warm
 #: against 15.1/17.5 s and 8.7-9.3 s with G1; the 10M runs are in bench/README.md. Not applied
-#: on EMR Serverless, whose workers' JVM options are EMR's to set (not measured there).
+#: on EMR Serverless, whose workers' JVM options are EMR's to set (not measured there). A
+#: collector picked in the environment wins (:func:`spark_ingest.submit.local_java_options`).
 LOCAL_JAVA_OPTIONS: tuple[str, ...] = ("-XX:+UseParallelGC",)
 
 

@@ -44,9 +44,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from spark_ingest.conf import LOCAL_JAVA_OPTIONS
 from spark_ingest.logs import log
-from spark_ingest.submit import java_executable
+from spark_ingest.submit import java_executable, local_java_options
 
 ARCHIVE_ENV = "CARRENTAL_JVM_ARCHIVE"
 ARCHIVE_DIR_ENV = "CARRENTAL_JVM_ARCHIVE_DIR"
@@ -61,7 +60,7 @@ STALE_PENDING_S = 24 * 3600
 UNUSED_ARCHIVE_S = 30 * 24 * 3600
 
 
-def _identity(java: str, driver_memory: str) -> dict:
+def _identity(java: str, driver_memory: str, env: Mapping[str, str]) -> dict:
     import pyspark
 
     real = Path(java).resolve()
@@ -77,7 +76,7 @@ def _identity(java: str, driver_memory: str) -> dict:
         "spark_jar_names": hashlib.sha256("\n".join(listing).encode()).hexdigest(),
         "driver_memory": driver_memory,
         # an archive is written and mapped under the same collector
-        "java_options": list(LOCAL_JAVA_OPTIONS),
+        "java_options": list(local_java_options(env)),
     }
 
 
@@ -98,7 +97,7 @@ def archive_path(driver_memory: str, env: Mapping[str, str] | None = None) -> Pa
     if any(ch.isspace() for ch in folder):
         return None
     try:
-        identity = _identity(java, driver_memory)
+        identity = _identity(java, driver_memory, env)
     except (OSError, ImportError):
         return None
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

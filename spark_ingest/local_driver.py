@@ -63,7 +63,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn, Protocol
@@ -283,7 +283,7 @@ class LocalDriver:
         if self._command is not None:
             command = self._command(path)
         else:
-            command = driver_command(path, self.engine, java_options)
+            command = driver_command(path, self.engine, java_options, self._env)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(path)
@@ -388,12 +388,16 @@ def _remaining(deadline: float | None) -> float | None:
 
 
 def driver_command(
-    socket_path: str, engine: str = "spark", java_options: Sequence[str] = ()
+    socket_path: str,
+    engine: str = "spark",
+    java_options: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """This module serving on ``socket_path``: this file under ``spark-submit`` (the jobs'
-    local settings, and ``java_options`` for its JVM) for Spark, ``python -m`` for DuckDB."""
+    local settings, and ``java_options`` for its JVM, whose environment is ``env``) for Spark,
+    ``python -m`` for DuckDB."""
     if engine == "spark":
-        prefix = spark_submit_prefix(java_options)
+        prefix = spark_submit_prefix(java_options, env)
         return [*prefix, str(Path(__file__).resolve()), socket_path, engine]
     return [sys.executable, "-m", __spec__.name if __spec__ else __name__, socket_path, engine]
 

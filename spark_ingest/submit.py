@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -73,6 +74,21 @@ def java_executable(env: Mapping[str, str] | None = None) -> str | None:
     return shutil.which("java", path=env.get("PATH"))
 
 
+#: the variables every JVM reads its options from, besides its command line
+JVM_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")
+_COLLECTOR = re.compile(r"-XX:\+Use\w+GC\b")
+
+
+def local_java_options(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """:data:`~spark_ingest.conf.LOCAL_JAVA_OPTIONS` without the collector when ``env`` (by
+    default this process's) already picks one in :data:`JVM_OPTION_VARIABLES`: a JVM given
+    two collectors refuses to start ("Multiple garbage collectors selected")."""
+    env = os.environ if env is None else env
+    if any(_COLLECTOR.search(env.get(name) or "") for name in JVM_OPTION_VARIABLES):
+        return tuple(option for option in LOCAL_JAVA_OPTIONS if not _COLLECTOR.search(option))
+    return LOCAL_JAVA_OPTIONS
+
+
 def entry_script(job: str) -> Path:
     if job not in SPARK_JOBS:
         raise ValueError(f"unknown job {job!r}: expected one of {', '.join(SPARK_JOBS)}")
@@ -130,16 +146,19 @@ def build_command(
     ]
 
 
-def spark_submit_prefix(java_options: Sequence[str] = ()) -> list[str]:
+def spark_submit_prefix(
+    java_options: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> list[str]:
     """``spark-submit`` in local mode with :data:`SPARK_CONF` (8 shuffle partitions for the 2
-    local cores, no UI) and :data:`LOCAL_JAVA_OPTIONS`, up to the script to run;
-    ``java_options``: more options for the driver's JVM (:mod:`spark_ingest.jvm_archive`)."""
+    local cores, no UI) and :func:`local_java_options` for ``env`` (the JVM's environment, by
+    default this process's), up to the script to run; ``java_options``: more options for the
+    driver's JVM (:mod:`spark_ingest.jvm_archive`)."""
     conf = dict(SPARK_CONF)
     conf["spark.sql.shuffle.partitions"] = LOCAL_SHUFFLE_PARTITIONS  # 2 local cores
     conf["spark.ui.enabled"] = "false"
     conf["spark.ui.showConsoleProgress"] = "false"
     options = [f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"] if LOG4J_CONFIG.is_file() else []
-    options += [*LOCAL_JAVA_OPTIONS, *java_options]
+    options += [*local_java_options(env), *java_options]
     confs: list[str] = []
     for key, value in conf.items():
         confs += ["--conf", f"{key}={value}"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 
 import pytest
@@ -10,7 +12,15 @@ import pytest
 from spark_ingest.conf import LOCAL_JAVA_OPTIONS, SPARK_CONF, spark_submit_parameters
 from spark_ingest.pipeline import default_runs_root, parse_args
 from spark_ingest.session import MIN_PARTITION_NUM
-from spark_ingest.submit import build_command, entry_script, spark_submit_prefix, submit_env
+from spark_ingest.submit import (
+    JVM_OPTION_VARIABLES,
+    build_command,
+    entry_script,
+    java_executable,
+    local_java_options,
+    spark_submit_prefix,
+    submit_env,
+)
 
 
 def test_spark_submit_parameters_render_every_setting():
@@ -133,6 +143,37 @@ def test_a_local_jvm_runs_the_parallel_collector(launched):
     collector's two (Java 17 would pick G1 on this machine: "G1 Young Generation", ...)."""
     assert "-XX:+UseParallelGC" in LOCAL_JAVA_OPTIONS
     assert launched["COLLECTORS"] == ["PS MarkSweep", "PS Scavenge"]
+
+
+def _driver_java_options(env) -> list[str]:
+    prefix = spark_submit_prefix(env=env)
+    return prefix[prefix.index("--driver-java-options") + 1].split()
+
+
+@pytest.mark.parametrize("variable", JVM_OPTION_VARIABLES)
+def test_a_collector_picked_in_the_environment_is_not_given_twice(variable):
+    """A JVM given two collectors refuses to start; when the environment picks one, the local
+    options leave theirs out, and the JVM starts with the environment's."""
+    java = java_executable()
+    assert java is not None
+    env = {**os.environ, variable: "-XX:+UseSerialGC"}
+    for name in JVM_OPTION_VARIABLES:
+        if name != variable:
+            env.pop(name, None)
+
+    def start(options) -> subprocess.CompletedProcess:
+        command = [java, *options, "-XX:+PrintFlagsFinal", "-version"]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    assert start(LOCAL_JAVA_OPTIONS).returncode != 0  # what the test guards against
+    options = local_java_options(env)
+    assert "-XX:+UseParallelGC" not in options
+    assert "-XX:+UseParallelGC" not in _driver_java_options(env)
+    assert "-XX:+UseParallelGC" in _driver_java_options({})
+    started = start(options)
+    assert started.returncode == 0, started.stderr
+    assert re.search(r"bool UseSerialGC\s+= true", started.stdout)
+    assert local_java_options({variable: "-Xss4m"}) == LOCAL_JAVA_OPTIONS
 
 
 def _encodings(folder) -> dict[str, set[str]]:

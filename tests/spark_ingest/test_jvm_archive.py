@@ -47,13 +47,14 @@ def test_one_archive_per_java_spark_and_memory_unless_turned_off(tmp_path):
     assert found is not None and found.parent == (tmp_path / "xdg" / "carrental" / "jvm").resolve()
 
 
-def test_another_collector_means_another_archive(tmp_path, monkeypatch):
-    """The archive is written under LOCAL_JAVA_OPTIONS' collector, so options that change it
-    name another archive: the JVM never maps one written under another collector."""
+def test_another_collector_means_another_archive(tmp_path):
+    """The archive is written under the local JVM's collector, so an environment that picks
+    another one (and so drops the project's, see test_conf_and_args) names another archive:
+    the JVM never maps one written under another collector."""
     archive = archive_path("3g", _env(tmp_path))
-    monkeypatch.setattr(jvm_archive, "LOCAL_JAVA_OPTIONS", ("-XX:+UseG1GC",))
-    other = archive_path("3g", _env(tmp_path))
+    other = archive_path("3g", _env(tmp_path, JAVA_TOOL_OPTIONS="-XX:+UseSerialGC"))
     assert other is not None and other != archive
+    assert archive_path("3g", _env(tmp_path, JAVA_TOOL_OPTIONS="-Xss4m")) == archive
 
 
 def test_a_pending_archive_becomes_the_archive_only_after_a_clean_exit(tmp_path):
