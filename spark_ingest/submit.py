@@ -126,9 +126,11 @@ def build_command(
     mode: str = "incremental",
     engine: str = "spark",
     extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The command that runs ``job``: ``spark-submit`` in local mode, or (``engine`` duckdb)
-    the same job code on DuckDB through :mod:`spark_ingest.duckdb_engine`, no JVM."""
+    """The command that runs ``job``: ``spark-submit`` in local mode (its JVM's options for the
+    environment ``env``, by default this process's), or (``engine`` duckdb) the same job code
+    on DuckDB through :mod:`spark_ingest.duckdb_engine`, no JVM."""
     if engine == "duckdb":
         return [
             sys.executable,
@@ -139,7 +141,7 @@ def build_command(
             *extra_args,
         ]
     return [
-        *spark_submit_prefix(),
+        *spark_submit_prefix(env=env),
         str(entry_script(job)),
         *job_args(lake_dir, run_id, mode, engine),
         *extra_args,
@@ -306,7 +308,9 @@ def submit_job(
     With a ``driver`` of the same engine (:class:`spark_ingest.local_driver.LocalDriver`,
     whose own ``env`` applies) the job runs in that run-long driver instead of a process of
     its own."""
-    cmd = build_command(job, lake_dir, run_id, mode=mode, engine=engine, extra_args=extra_args)
+    cmd = build_command(
+        job, lake_dir, run_id, mode=mode, engine=engine, extra_args=extra_args, env=submit_env(env)
+    )
     log_dir = Path(lake_dir).resolve() / RUNS_PREFIX / validate_run_id(run_id) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     if driver is not None and engine == driver.engine:

@@ -170,6 +170,8 @@ def test_a_collector_picked_in_the_environment_is_not_given_twice(variable):
     assert "-XX:+UseParallelGC" not in options
     assert "-XX:+UseParallelGC" not in _driver_java_options(env)
     assert "-XX:+UseParallelGC" in _driver_java_options({})
+    command = build_command("validate_inputs", "/lake", "r-1", env=env)
+    assert "-XX:+UseParallelGC" not in command[command.index("--driver-java-options") + 1]
     started = start(options)
     assert started.returncode == 0, started.stderr
     assert re.search(r"bool UseSerialGC\s+= true", started.stdout)
